@@ -1,0 +1,10 @@
+// @kvmscope/vmm: the VMM as a library (the CLI, and the service later, sit on top of it).
+export { Machine } from "./machine.js";
+export type { MachineEvents, Outcome, RunResult } from "./machine.js";
+export { ConfigError, LIMITS, validateConfig } from "./config.js";
+export type { MachineConfig, Irqchip } from "./config.js";
+export { findGuest, guestImagePath, listGuests, loadGuestImage } from "./guests.js";
+export type { GuestInfo } from "./guests.js";
+export { EXIT_STATUS, exitStatusFor, main as cliMain, planRun } from "./cli.js";
+export { dispatchExit, ExitAction, KVM_EXIT } from "./vcpu/dispatch.js";
+export { MachineControl, StopReason, VcpuState } from "./vcpu/control.js";

@@ -1,0 +1,377 @@
+// The main thread's side of one VM: qemu-kvm 0.14's main thread / iothread. It opens /dev/kvm,
+// creates the VM and its memory, starts one thread per vCPU, waits until every vCPU exists,
+// releases them together, and then, while they run, drains their trace rings, drives the
+// userspace timer, moves console bytes, samples KVM's statistics and decides when the machine
+// has finished. It never sees an exit on its way: those stay on the vCPU threads.
+import { Worker } from "node:worker_threads";
+import {
+  GuestMemory, Kvm, KvmError, VcpuKicker, type Vm, VcpuStats, monotonicNs,
+} from "@kvmscope/kvm-binding";
+import { MAIN_THREAD, STAT_NAMES, type TraceRecord, decodeRecord } from "@kvmscope/shared";
+import { allocateDeviceMemory, createDevices, type Devices } from "./devices/index.js";
+import { BOOT_ENTRY, RAM_BASE } from "./layout.js";
+import { type MachineConfig, validateAgainstHost } from "./config.js";
+import { PitTimer } from "./pit-timer.js";
+import { RingReader, TraceRing } from "./trace/ring.js";
+import { Tracer } from "./trace/tracer.js";
+import { MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
+import type { FromVcpuThread } from "./vcpu/messages.js";
+import { cpuidFor } from "./vcpu/reset.js";
+import type { VcpuThreadData } from "./vcpu/thread.js";
+
+/** How a run ended. `outcome` names are part of the NDJSON contract (the end object). */
+export type Outcome =
+  | "halted" | "debug-exit" | "shutdown" | "internal-error" | "fail-entry" | "system-event"
+  | "timeout" | "exit-limit" | "stopped" | "vmm-error" | "unhandled-exit";
+
+export interface RunResult {
+  outcome: Outcome;
+  /** One line a person can read: what happened, and where. */
+  message: string;
+  /** isa-debug-exit: the value the guest wrote. */
+  debugExitValue?: number;
+  /** The vCPU that ended the run, if one did. */
+  vcpu?: number;
+  /** Exit-specific facts for the fatal exits (suberror, RIP, instruction bytes, ...). */
+  detail?: Record<string, unknown>;
+  /** Wall time from open("/dev/kvm") to the last vCPU thread gone, ns. */
+  durationNs: number;
+  /** Records the rings had to drop (each also reported in the trace by a Lost record). */
+  lostRecords: number;
+  /** Console bytes dropped because the guest wrote faster than we drained. */
+  droppedConsoleBytes: number;
+  /** Timer ticks delivered to the userspace PIC. */
+  timerTicks: number;
+}
+
+export interface MachineEvents {
+  /** Records in sequence order, in batches, as they are drained (about every 5 ms). */
+  onRecords?(records: TraceRecord[]): void;
+  /** Bytes the guest wrote to its serial port. */
+  onConsole?(bytes: Uint8Array): void;
+}
+
+const DRAIN_MS = 5;
+const STATS_MS = 20;
+/** With an in-kernel irqchip HLT never reaches us: the machine counts as halted after this long with every vCPU blocked in KVM and no exit counted. */
+const KERNEL_IDLE_NS = 500e6;
+const MiB = 1024 * 1024;
+
+const WORKER_URL = new URL("./vcpu/thread.js", import.meta.url);
+
+interface VcpuHandle {
+  id: number;
+  worker: Worker;
+  kicker?: VcpuKicker;
+  stats?: VcpuStats;
+  exited: Promise<void>;
+}
+
+export class Machine {
+  readonly control: MachineControl;
+  #devices: Devices | undefined;
+  #timer: PitTimer | undefined;
+  #stopRequested = false;
+  #vcpus: VcpuHandle[] = [];
+
+  constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
+    this.control = new MachineControl(MachineControl.allocate(config.vcpus));
+  }
+
+  /** Bytes typed into the guest's serial port; returns how many fitted in its receive queue. */
+  pushConsoleInput(bytes: Uint8Array): number {
+    return this.#devices?.uart.pushInput(bytes) ?? 0;
+  }
+
+  /** Asks the machine to stop (Ctrl-C, a stop button): the run ends with outcome "stopped". */
+  stop(): void {
+    this.#stopRequested = true;
+    this.control.requestStop(StopReason.Stopped);
+    this.#kickAll();
+  }
+
+  /** Makes the whole VM, runs it to the end, tears it down. Throws only if the VM cannot be built. */
+  async run(): Promise<RunResult> {
+    const cfg = this.config;
+    const control = this.control;
+    const t0 = monotonicNs();
+    const ringCapacity = cfg.vcpus <= 4 ? 65536 : 16384;
+    const mainRing = TraceRing.allocate(ringCapacity);
+    const tracer = new Tracer(mainRing, MAIN_THREAD, t0, control.seqCounter);
+    const readers: RingReader[] = [new RingReader(mainRing)];
+    let fatal: { id: number; detail: Record<string, unknown> } | undefined;
+    let vmmError: { id: number; message: string } | undefined;
+    let lostRecords = 0;
+
+    const deliver = (): void => {
+      const batch: TraceRecord[] = [];
+      for (const reader of readers) reader.drain((view, at) => batch.push(decodeRecord(view, at)));
+      if (batch.length === 0) return;
+      batch.sort((a, b) => a.seq - b.seq);
+      for (const r of batch) if (r.type === "lost") lostRecords += r.count;
+      this.events.onRecords?.(batch);
+    };
+
+    // qemu-kvm 0.14: kvm_init (qemu-kvm.c) opens /dev/kvm and checks the API version.
+    const kvm = Kvm.open({ path: cfg.kvmPath, observer: tracer.ioctl });
+    let vm: Vm | undefined;
+    let memory: GuestMemory | undefined;
+    try {
+      const api = kvm.getApiVersion();
+      if (api !== 12) throw new KvmError(`KVM API version ${api}; this VMM speaks version 12`, "KVM_GET_API_VERSION", 0);
+      validateAgainstHost(cfg, {
+        maxVcpus: kvm.checkExtension("KVM_CAP_MAX_VCPUS") || kvm.checkExtension("KVM_CAP_NR_VCPUS") || 4,
+        syncRegs: kvm.checkExtension("KVM_CAP_SYNC_REGS"),
+        immediateExit: kvm.checkExtension("KVM_CAP_IMMEDIATE_EXIT"),
+        statsFd: kvm.checkExtension("KVM_CAP_BINARY_STATS_FD"),
+        irqchip: kvm.checkExtension("KVM_CAP_IRQCHIP"),
+      });
+      const mmapSize = kvm.getVcpuMmapSize();
+      const supportedCpuid = kvm.getSupportedCpuid();
+
+      // qemu-kvm 0.14: kvm_create_vm (qemu-kvm.c), KVM_CREATE_VM.
+      vm = kvm.createVm();
+      // Intel VMX runs real mode through a TSS and an identity page table in guest-physical
+      // space; both go just below 4 GiB, far above our RAM. Harmless where unsupported.
+      if (kvm.checkExtension("KVM_CAP_SET_TSS_ADDR")) vm.setTssAddr(0xfffbd000);
+      if (kvm.checkExtension("KVM_CAP_SET_IDENTITY_MAP_ADDR")) vm.setIdentityMapAddr(0xfffbc000n);
+      const userIrqchip = cfg.irqchip === "user";
+      if (!userIrqchip) {
+        // The article's kvm_irqchip_in_kernel() case: PIC, IOAPIC, LAPICs and the PIT live in KVM.
+        vm.createIrqchip();
+        vm.createPit2();
+      }
+
+      memory = new GuestMemory(cfg.memMiB * MiB);
+      memory.bytes.set(cfg.image, BOOT_ENTRY);
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: BigInt(RAM_BASE), memorySize: BigInt(cfg.memMiB * MiB), userspaceAddr: memory.address });
+
+      const deviceMemory = allocateDeviceMemory();
+      const devices = createDevices(deviceMemory, {
+        marker: (text) => tracer.marker(text),
+        debugExit: (value) => control.requestStop(StopReason.DebugExit, value),
+        now: monotonicNs,
+      }, { userIrqchip });
+      this.#devices = devices;
+      control.maxExits = cfg.maxExits ?? 0;
+
+      // qemu-kvm 0.14: pc_cpus_init (hw/pc.c) -> kvm_init_vcpu: one thread per vCPU, each of which
+      // creates its vCPU (ap_main_loop) and reports back (env->created).
+      const created: Promise<void>[] = [];
+      for (let id = 0; id < cfg.vcpus; id++) {
+        const ringSab = TraceRing.allocate(ringCapacity);
+        readers.push(new RingReader(ringSab));
+        const data: VcpuThreadData = {
+          id, vmFd: vm.fd, mmapSize, t0, userIrqchip,
+          cpuid: cpuidFor(supportedCpuid, id),
+          controlSab: control.sab, ringSab, deviceMemory,
+        };
+        const worker = new Worker(WORKER_URL, { workerData: data, name: `vCPU ${id}` });
+        const handle: VcpuHandle = {
+          id, worker,
+          exited: new Promise((resolve) => worker.once("exit", () => resolve())),
+        };
+        this.#vcpus.push(handle);
+        created.push(new Promise((resolve, reject) => {
+          worker.on("message", (m: FromVcpuThread) => {
+            switch (m.type) {
+              case "created":
+                handle.kicker = new VcpuKicker(m.vcpuFd, mmapSize, m.tid);
+                handle.stats = new VcpuStats(m.statsFd);
+                resolve();
+                break;
+              case "fatal-exit":
+                fatal = { id: m.id, detail: m.detail };
+                break;
+              case "finished":
+                break;
+              case "error":
+                vmmError ??= { id: m.id, message: m.code ? `${m.message}` : m.message };
+                reject(new Error(`vCPU ${m.id}: ${m.message}`));
+                break;
+            }
+          });
+          worker.once("error", (err) => {
+            vmmError ??= { id, message: err.message };
+            control.requestStop(StopReason.VmmError, 0, id);
+            reject(err);
+          });
+          worker.once("exit", () => reject(new Error(`vCPU ${id} thread ended before creating its vCPU`)));
+        }));
+      }
+      await Promise.all(created);
+      tracer.marker(`all ${cfg.vcpus} vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)`);
+
+      // Statistics first, so the run's kernel-side counts have a baseline before the guest runs.
+      const sampleStats = (): void => {
+        for (const v of this.#vcpus) {
+          if (!v.stats) continue;
+          const ts = v.stats.refresh() - t0;
+          tracer.stats(v.id, STAT_NAMES.map((n) => v.stats?.value(n) ?? -1), ts);
+        }
+      };
+      sampleStats();
+
+      if (userIrqchip) {
+        this.#timer = new PitTimer(devices.pit, devices.pic, monotonicNs, () => this.#wakePicVcpu());
+        this.#timer.start();
+      }
+      if (cfg.timeoutMs !== undefined) {
+        const t = setTimeout(() => control.requestStop(StopReason.Timeout), cfg.timeoutMs);
+        t.unref();
+      }
+
+      control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
+
+      // The main loop while the guest runs.
+      let idleSinceNs = 0;
+      let idleExits = -1;
+      const finished = Promise.all(this.#vcpus.map((v) => v.exited));
+      let allGone = false;
+      void finished.then(() => { allGone = true; });
+      const statsTimer = setInterval(() => {
+        sampleStats();
+        if (!userIrqchip) {
+          const idle = this.#kernelIdle();
+          if (idle === null) idleSinceNs = 0;
+          else if (idle !== idleExits || idleSinceNs === 0) { idleExits = idle; idleSinceNs = monotonicNs(); }
+          else if (monotonicNs() - idleSinceNs >= KERNEL_IDLE_NS) control.requestStop(StopReason.AllHalted);
+        }
+      }, STATS_MS);
+      while (!allGone) {
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+        deliver();
+        this.#flushConsole();
+        if (control.stopRequested()) {
+          this.#kickAll();
+        } else if (userIrqchip && this.#allHaltedForGood()) {
+          control.requestStop(StopReason.AllHalted);
+          this.#kickAll();
+        }
+      }
+      clearInterval(statsTimer);
+      this.#timer?.stop();
+      devices.debugcon.flush(); // a last debugcon line without its newline still becomes a marker
+      sampleStats();
+      deliver();
+      this.#flushConsole();
+    } finally {
+      this.#timer?.stop();
+      for (const v of this.#vcpus) {
+        if (!control.stopRequested()) control.requestStop(StopReason.VmmError, 0, v.id);
+        v.kicker?.kick();
+      }
+      await Promise.all(this.#vcpus.map((v) => v.exited));
+      for (const v of this.#vcpus) {
+        v.kicker?.close();
+        v.stats?.close();
+      }
+      vm?.close();
+      memory?.close();
+      kvm.close();
+      deliver();
+    }
+
+    return this.#result(t0, fatal, vmmError, lostRecords);
+  }
+
+  /** Gets every vCPU thread to look at the control words now: out of KVM_RUN, or out of a HLT wait. */
+  #kickAll(): void {
+    for (const v of this.#vcpus) v.kicker?.kick();
+    this.#devices?.pic.wakeWaiters();
+  }
+
+  /** An interrupt is pending for the vCPU wired to the PIC: wake it from HLT, or kick it out of KVM_RUN. */
+  #wakePicVcpu(): void {
+    const first = this.#vcpus[0];
+    if (!first || !this.#devices) return;
+    if (this.control.state(0) === VcpuState.HaltedWaiting) {
+      const word = this.#devices.pic.pendingWord();
+      Atomics.notify(word.array, word.index);
+    } else {
+      first.kicker?.kick();
+    }
+  }
+
+  #flushConsole(): void {
+    const out = this.#devices?.uart.drainOutput();
+    if (out && out.length > 0) this.events.onConsole?.(out);
+  }
+
+  /**
+   * Userspace irqchip: every vCPU halted and nothing can ever wake one. A vCPU halted with IF=0
+   * is halted for good; one waiting with IF=1 only if it is the PIC's vCPU and the PIC has nothing
+   * pending and the timer will not fire again (the others are wired to nothing).
+   */
+  #allHaltedForGood(): boolean {
+    for (let id = 0; id < this.config.vcpus; id++) {
+      const s = this.control.state(id);
+      if (s === VcpuState.Halted || s === VcpuState.Finished) continue;
+      if (s !== VcpuState.HaltedWaiting) return false;
+      if (id === 0 && (this.#devices?.pic.hasPendingInterrupt() || this.#timer?.armed())) return false;
+    }
+    return true;
+  }
+
+  /** In-kernel irqchip: the total of KVM's `exits` counters if every vCPU is blocked in KVM (halted), else null. */
+  #kernelIdle(): number | null {
+    let exits = 0;
+    for (const v of this.#vcpus) {
+      if (!v.stats || v.stats.value("blocking") !== 1) return null;
+      exits += v.stats.value("exits") ?? 0;
+    }
+    return exits;
+  }
+
+  #result(t0: number, fatal: { id: number; detail: Record<string, unknown> } | undefined, vmmError: { id: number; message: string } | undefined, lostRecords: number): RunResult {
+    const c = this.control;
+    const base = {
+      durationNs: monotonicNs() - t0,
+      lostRecords,
+      droppedConsoleBytes: this.#devices?.uart.droppedOutputBytes() ?? 0,
+      timerTicks: this.#timer?.ticks ?? 0,
+    };
+    const vcpu = c.stopVcpu >= 0 ? c.stopVcpu : undefined;
+    const at = vcpu !== undefined ? `vCPU ${vcpu}` : "the machine";
+    const rip = typeof fatal?.detail.rip === "number" ? ` at RIP 0x${fatal.detail.rip.toString(16)}` : "";
+    switch (c.stopReason) {
+      case StopReason.AllHalted:
+        return { ...base, outcome: "halted", message: this.config.irqchip === "user" ? "every vCPU halted with nothing left to wake it" : "every vCPU blocked in KVM's HLT with no exit for 0.5 s (in-kernel irqchip)" };
+      case StopReason.DebugExit:
+        return { ...base, outcome: "debug-exit", vcpu, debugExitValue: c.stopValue, message: `the guest wrote ${c.stopValue} (0x${c.stopValue.toString(16)}) to isa-debug-exit (port 0xf4) on ${at}` };
+      case StopReason.Shutdown:
+        return { ...base, outcome: "shutdown", vcpu, detail: fatal?.detail, message: `KVM_EXIT_SHUTDOWN on ${at}${rip}: the guest triple-faulted (an exception while delivering a double fault)` };
+      case StopReason.InternalError:
+        return { ...base, outcome: "internal-error", vcpu, detail: fatal?.detail, message: `KVM_EXIT_INTERNAL_ERROR on ${at}${rip}: ${describeInternal(fatal?.detail)}` };
+      case StopReason.FailEntry:
+        return { ...base, outcome: "fail-entry", vcpu, detail: fatal?.detail, message: `KVM_EXIT_FAIL_ENTRY on ${at}${rip}: the CPU refused to enter the guest (hardware reason 0x${Number(fatal?.detail.hardwareEntryFailureReason ?? 0).toString(16)})` };
+      case StopReason.SystemEvent:
+        return { ...base, outcome: "system-event", vcpu, detail: fatal?.detail, message: `KVM_EXIT_SYSTEM_EVENT on ${at}: the guest asked for ${["", "shutdown", "reset", "crash"][c.stopValue] ?? `event ${c.stopValue}`}` };
+      case StopReason.Timeout:
+        return { ...base, outcome: "timeout", message: `the run timed out after ${(this.config.timeoutMs ?? 0) / 1000} s` };
+      case StopReason.ExitLimit:
+        return { ...base, outcome: "exit-limit", vcpu, message: `the run reached its limit of ${c.maxExits} exits` };
+      case StopReason.Stopped:
+        return { ...base, outcome: "stopped", message: "stopped on request" };
+      case StopReason.UnhandledExit:
+        return { ...base, outcome: "unhandled-exit", vcpu, detail: fatal?.detail, message: `an exit this VMM does not handle on ${at}${rip} (exit reason ${String(fatal?.detail.exitReason)})` };
+      default:
+        return { ...base, outcome: "vmm-error", vcpu: vmmError?.id, message: vmmError ? `vCPU ${vmmError.id} thread failed: ${vmmError.message}` : "the VMM failed" };
+    }
+  }
+}
+
+const SUBERRORS: Record<number, string> = {
+  1: "KVM could not emulate an instruction (KVM_INTERNAL_ERROR_EMULATION)",
+  2: "an exception occurred while delivering another (KVM_INTERNAL_ERROR_SIMUL_EX)",
+  3: "an event could not be delivered (KVM_INTERNAL_ERROR_DELIVERY_EV)",
+  4: "an unexpected VM exit reason (KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON)",
+};
+
+function describeInternal(detail: Record<string, unknown> | undefined): string {
+  const sub = Number(detail?.suberror ?? 0);
+  const insn = Array.isArray(detail?.insn) && detail.insn.length > 0
+    ? `; instruction bytes ${(detail.insn as number[]).map((b) => b.toString(16).padStart(2, "0")).join(" ")}`
+    : "";
+  return `${SUBERRORS[sub] ?? `suberror ${sub}`}${insn}`;
+}

@@ -1,0 +1,157 @@
+// The words every thread of one VM shares, in one SharedArrayBuffer: the run's sequence counter,
+// qemu's `qemu_system_ready`, the stop request, and one small block per vCPU with its state.
+// Threads change a word with Atomics and wake waiters with Atomics.notify: no messages on the
+// exit path.
+
+/**
+ * A vCPU thread's life, as a named state machine (each value is what the thread is doing now):
+ *
+ *   Creating --KVM_CREATE_VCPU done--> Created --qemu_system_ready--> Running
+ *   Running --KVM_EXIT_HLT, IF=1--> HaltedWaiting --interrupt pending--> Running
+ *   Running --KVM_EXIT_HLT, IF=0--> Halted   (only an NMI or INIT could wake it; we send neither)
+ *   any --stop requested / fatal exit / error--> Finished
+ */
+export const VcpuState = {
+  Creating: 0,
+  Created: 1,
+  Running: 2,
+  HaltedWaiting: 3,
+  Halted: 4,
+  Finished: 5,
+} as const;
+export type VcpuState = (typeof VcpuState)[keyof typeof VcpuState];
+export const VCPU_STATE_NAMES = ["creating", "created", "running", "halted-waiting", "halted", "finished"] as const;
+
+/** Why the run is ending: written once, by whoever asks for the stop first. */
+export const StopReason = {
+  None: 0,
+  /** the machine decided: every vCPU halted with nothing to wake it */
+  AllHalted: 1,
+  /** the guest wrote to isa-debug-exit (value in STOP_VALUE) */
+  DebugExit: 2,
+  /** KVM_EXIT_SHUTDOWN: a triple fault (vCPU in STOP_VCPU) */
+  Shutdown: 3,
+  /** KVM_EXIT_INTERNAL_ERROR: KVM could not go on (details in the vCPU's message) */
+  InternalError: 4,
+  /** KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest */
+  FailEntry: 5,
+  /** KVM_EXIT_SYSTEM_EVENT: the guest asked for shutdown / reset (type in STOP_VALUE) */
+  SystemEvent: 6,
+  /** --timeout */
+  Timeout: 7,
+  /** --max-exits */
+  ExitLimit: 8,
+  /** the user (Ctrl-C, or a stop request) */
+  Stopped: 9,
+  /** the VMM itself failed: a KVM ioctl error, an exception in a vCPU thread */
+  VmmError: 10,
+  /** an exit we do not handle (KVM_EXIT_DEBUG without a debugger, KVM_EXIT_UNKNOWN, ...) */
+  UnhandledExit: 11,
+} as const;
+export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+
+// Int32 slots
+const SEQ = 0; // next record sequence number (Atomics.add)
+const SYSTEM_READY = 1; // 0 until the main thread releases every vCPU
+const STOP = 2; // StopReason, 0 while running
+const STOP_VALUE = 3; // debug-exit value, system event type, ...
+const STOP_VCPU = 4; // the vCPU that asked for the stop, or -1
+const EXITS = 5; // userspace exits so far, all vCPUs (for --max-exits)
+const MAX_EXITS = 6; // 0: no limit
+const VCPU_BASE = 16;
+const VCPU_WORDS = 4;
+const V_STATE = 0;
+const V_TID = 1;
+
+export class MachineControl {
+  readonly words: Int32Array;
+
+  static allocate(vcpus: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(4 * (VCPU_BASE + VCPU_WORDS * vcpus));
+  }
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.words = new Int32Array(sab);
+  }
+
+  get seqCounter(): { array: Int32Array; index: number } {
+    return { array: this.words, index: SEQ };
+  }
+
+  // --- qemu_system_ready ---
+  /** Main thread: lets every vCPU thread waiting in waitForSystemReady go. */
+  releaseAll(): void {
+    Atomics.store(this.words, SYSTEM_READY, 1);
+    Atomics.notify(this.words, SYSTEM_READY);
+  }
+
+  /** vCPU thread: blocks until releaseAll() (or a stop). qemu-kvm 0.14: the wait on qemu_system_cond in ap_main_loop. */
+  waitForSystemReady(): void {
+    while (Atomics.load(this.words, SYSTEM_READY) === 0 && !this.stopRequested()) {
+      Atomics.wait(this.words, SYSTEM_READY, 0, 100);
+    }
+  }
+
+  // --- stopping ---
+  /** Asks every thread to stop; the first reason wins. Returns true if this call set it. */
+  requestStop(reason: StopReason, value = 0, vcpu = -1): boolean {
+    if (Atomics.compareExchange(this.words, STOP, StopReason.None, reason) !== StopReason.None) return false;
+    Atomics.store(this.words, STOP_VALUE, value);
+    Atomics.store(this.words, STOP_VCPU, vcpu);
+    Atomics.notify(this.words, SYSTEM_READY);
+    Atomics.notify(this.words, STOP);
+    return true;
+  }
+
+  /** Sleeps until a stop is requested or `ms` pass. */
+  waitForStop(ms: number): void {
+    Atomics.wait(this.words, STOP, StopReason.None, ms);
+  }
+
+  stopRequested(): boolean {
+    return Atomics.load(this.words, STOP) !== StopReason.None;
+  }
+
+  get stopReason(): StopReason {
+    return Atomics.load(this.words, STOP) as StopReason;
+  }
+  get stopValue(): number {
+    return Atomics.load(this.words, STOP_VALUE);
+  }
+  get stopVcpu(): number {
+    return Atomics.load(this.words, STOP_VCPU);
+  }
+
+  // --- exit budget ---
+  set maxExits(n: number) {
+    Atomics.store(this.words, MAX_EXITS, n);
+  }
+  get maxExits(): number {
+    return Atomics.load(this.words, MAX_EXITS);
+  }
+  /** Counts one userspace exit; true when that reaches --max-exits. */
+  countExit(): boolean {
+    const n = Atomics.add(this.words, EXITS, 1) + 1;
+    const max = this.words[MAX_EXITS] ?? 0;
+    return max > 0 && n >= max;
+  }
+  get exits(): number {
+    return Atomics.load(this.words, EXITS);
+  }
+
+  // --- per vCPU ---
+  state(vcpu: number): VcpuState {
+    return Atomics.load(this.words, VCPU_BASE + VCPU_WORDS * vcpu + V_STATE) as VcpuState;
+  }
+  setState(vcpu: number, state: VcpuState): void {
+    const i = VCPU_BASE + VCPU_WORDS * vcpu + V_STATE;
+    Atomics.store(this.words, i, state);
+    Atomics.notify(this.words, i);
+  }
+  tid(vcpu: number): number {
+    return Atomics.load(this.words, VCPU_BASE + VCPU_WORDS * vcpu + V_TID);
+  }
+  setTid(vcpu: number, tid: number): void {
+    Atomics.store(this.words, VCPU_BASE + VCPU_WORDS * vcpu + V_TID, tid);
+  }
+}

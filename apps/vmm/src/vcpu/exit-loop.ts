@@ -1,0 +1,141 @@
+// The vCPU thread's main loop: enter the guest with KVM_RUN, look at why it came back, handle it,
+// enter again. This is qemu-kvm 0.14's kvm_main_loop_cpu (qemu-kvm.c) around kvm_cpu_exec
+// (kvm-all.c), in our own words, with one trace record per return from KVM_RUN.
+import type { Vcpu } from "@kvmscope/kvm-binding";
+import { KVM_RUN_OFFSETS, monotonicNs } from "@kvmscope/kvm-binding";
+import { EXIT, ExitFlag, H, RecordKind } from "@kvmscope/shared";
+import type { Pic } from "../devices/pic-8259.js";
+import type { Tracer } from "../trace/tracer.js";
+import { type MachineControl, StopReason, VcpuState } from "./control.js";
+import { type Buses, ExitAction, KVM_EXIT, dispatchExit } from "./dispatch.js";
+
+export interface ExitLoopContext {
+  vcpu: Vcpu;
+  buses: Buses;
+  control: MachineControl;
+  tracer: Tracer;
+  /** The userspace 8259 PIC when the irqchip is in userspace (the article's !kvm_irqchip_in_kernel()), else null. */
+  pic: Pic | null;
+  /** Markers the devices asked for while an exit record was open; written right after it. */
+  pendingMarkers: string[];
+  /** Called once when the loop ends because of an exit (internal error, shutdown, ...). */
+  onFatalExit(action: ExitAction, exitReason: number): void;
+}
+
+/** Written into kvm_run.exit_reason before each KVM_RUN: if it is still there after -EINTR, the guest never ran. */
+const NOT_ENTERED = 0xffffffff;
+
+export function runExitLoop(ctx: ExitLoopContext): void {
+  const { vcpu, control, tracer, pic } = ctx;
+  const page = vcpu.runPage;
+  const ring = tracer.ring;
+  const rec = ring.view;
+  const stamps = vcpu.stamps;
+  const t0 = tracer.t0;
+  const exitReasonAt = KVM_RUN_OFFSETS.exitReason;
+  // The 8259's INTR pin is wired to the first vCPU only (as on a PC without an APIC).
+  const takesPicInterrupts = pic !== null && vcpu.id === 0;
+
+  control.setState(vcpu.id, VcpuState.Running);
+  while (!control.stopRequested()) {
+    if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic);
+    const requestedWindow = page.requestInterruptWindow;
+    page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
+
+    const ret = vcpu.run(); // KVM_RUN
+
+    if (ret < 0) {
+      // -EINTR / -EAGAIN: kicked (or hit by a signal Node handles). immediate_exit stays set until
+      // we clear it, and must be cleared before we look at the control words, so a kick that
+      // lands after this point still makes the next KVM_RUN return at once.
+      page.immediateExit = 0;
+      if (page.exitReason === NOT_ENTERED) {
+        tracer.ioctl({ name: "KVM_RUN", fd: vcpu.fd, args: [], ret: -1, errno: -ret, startNs: stamps[0] ?? 0, durNs: (stamps[1] ?? 0) - (stamps[0] ?? 0) });
+        continue;
+      }
+      // else the signal arrived while the guest ran: KVM reports it as KVM_EXIT_INTR, an exit like any other.
+    }
+
+    const reason = page.exitReason;
+    const at = ring.reserve(RecordKind.Exit);
+    if (at >= 0) {
+      const returned = stamps[1] ?? 0;
+      rec.setFloat64(at + H.ts, returned - t0, true);
+      rec.setUint32(at + H.code, reason, true);
+      rec.setUint32(at + H.aux, (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0), true);
+      rec.setFloat64(at + H.dur, returned - (stamps[0] ?? 0), true);
+      rec.setFloat64(at + EXIT.rip, page.syncRip, true);
+    }
+
+    const action = dispatchExit(page, ctx.buses, rec, at);
+
+    if (at >= 0) {
+      rec.setFloat64(at + EXIT.handleNs, monotonicNs() - (stamps[1] ?? 0), true);
+      ring.publish();
+    }
+    if (ctx.pendingMarkers.length > 0) {
+      for (const text of ctx.pendingMarkers) tracer.marker(text);
+      ctx.pendingMarkers.length = 0;
+    }
+    if (control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
+
+    switch (action) {
+      case ExitAction.Continue:
+        break;
+      case ExitAction.Halt:
+        waitWhileHalted(ctx, page.ifFlag !== 0);
+        break;
+      default:
+        ctx.onFatalExit(action, reason);
+        return;
+    }
+  }
+}
+
+/**
+ * Userspace irqchip only, before every KVM_RUN (qemu's kvm_arch_pre_run): if the PIC has an
+ * interrupt for us and the guest can take it now, KVM_INTERRUPT it; if it cannot (IF=0, or in an
+ * interrupt shadow), ask KVM to come back the moment it can: request_interrupt_window, which ends
+ * in KVM_EXIT_IRQ_WINDOW_OPEN.
+ */
+function injectPendingInterrupt(vcpu: Vcpu, pic: Pic): void {
+  const page = vcpu.runPage;
+  if (!pic.hasPendingInterrupt()) {
+    page.requestInterruptWindow = 0;
+    return;
+  }
+  if (page.readyForInterruptInjection && page.ifFlag) {
+    const vector = pic.acknowledge();
+    if (vector !== null) vcpu.interrupt(vector);
+    // One at a time: KVM queues a single external interrupt; another may still be pending.
+    page.requestInterruptWindow = pic.hasPendingInterrupt() ? 1 : 0;
+  } else {
+    page.requestInterruptWindow = 1;
+  }
+}
+
+/**
+ * KVM_EXIT_HLT with a userspace irqchip: the vCPU sleeps here, not in the kernel. With interrupts
+ * enabled it waits for the PIC to have one (only the first vCPU is wired to the PIC: the others
+ * can never be woken); with interrupts disabled nothing but an NMI or INIT could wake it, so it
+ * is halted for good. Either way the main thread sees the state and decides whether the machine
+ * has finished. qemu-kvm 0.14: env->halted and kvm_main_loop_wait in kvm_main_loop_cpu.
+ */
+function waitWhileHalted(ctx: ExitLoopContext, interruptsEnabled: boolean): void {
+  const { control, vcpu, pic } = ctx;
+  const wakeable = interruptsEnabled && pic !== null && vcpu.id === 0;
+  control.setState(vcpu.id, wakeable ? VcpuState.HaltedWaiting : VcpuState.Halted);
+  if (wakeable) {
+    const word = pic.pendingWord();
+    while (!control.stopRequested()) {
+      const seen = Atomics.load(word.array, word.index);
+      if (pic.hasPendingInterrupt()) break;
+      Atomics.wait(word.array, word.index, seen, 50);
+    }
+  } else {
+    while (!control.stopRequested()) control.waitForStop(100);
+  }
+  if (!control.stopRequested()) control.setState(vcpu.id, VcpuState.Running);
+}
+
+export { KVM_EXIT };
