@@ -150,12 +150,24 @@ describe.skipIf(!kvm.ok)("the KVM binding on real /dev/kvm", () => {
     expect(stats.value("no_such_stat")).toBeUndefined();
   });
 
-  it("detaches guest RAM when it is closed, so no view can reach unmapped memory", () => {
+  it("detaches guest RAM after it is closed, so no view can reach unmapped memory", async () => {
     const memory = new GuestMemory(0x2000);
     const view = new Uint8Array(memory.buffer);
     memory.close();
+    expect(memory.closed).toBe(true);
+    await new Promise((r) => setTimeout(r, 1100)); // the grace period (see GuestMemory.close)
     expect(memory.buffer.byteLength).toBe(0);
     expect(view.length).toBe(0);
+  });
+
+  it("runs VM after VM in one process (guest RAM is not reused while a closed VM is torn down)", () => {
+    for (let i = 0; i < 6; i++) {
+      const m = tinyMachine([0xf4]);
+      const ret = m.vcpu.run();
+      const reason = m.vcpu.runPage.exitReason;
+      m.close();
+      expect({ i, ret, reason }).toEqual({ i, ret: 0, reason: KVM_EXIT_HLT });
+    }
   });
 
   it("takes struct offsets from the compiler: kvm_regs.rip is the 17th __u64, cpuid2 entries start at 8", () => {
