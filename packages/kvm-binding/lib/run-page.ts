@@ -80,7 +80,10 @@ export class KvmRunPage {
   get ioPort(): number { return this.view.getUint16(OFF.ioPort, true); }
   get ioCount(): number { return this.view.getUint32(OFF.ioCount, true); }
   /** Where in this mapping the data bytes are (count * size of them, in guest order). */
-  get ioDataOffset(): number { return Number(this.view.getBigUint64(OFF.ioDataOffset, true)); }
+  get ioDataOffset(): number {
+    // A __u64 inside a page-sized mapping: the high half is 0 (read as two halves: no BigInt on the hot path).
+    return this.view.getUint32(OFF.ioDataOffset, true) + this.view.getUint32(OFF.ioDataOffset + 4, true) * 0x1_0000_0000;
+  }
 
   // KVM_EXIT_MMIO. For a read, userspace fills data before the next KVM_RUN.
   get mmioPhysAddr(): bigint { return this.view.getBigUint64(OFF.mmioPhysAddr, true); }

@@ -111,14 +111,14 @@ export class Pic {
     }
   }
 
-  /** The CPU's INTR line: an unmasked request outranks everything in service. */
+  /**
+   * The CPU's INTR line: an unmasked request outranks everything in service. The first vCPU asks
+   * before every KVM_RUN, so this takes no lock: the line is one byte, always written under the
+   * lock, and an atomic read of it is a consistent answer. Acting on it happens in acknowledge(),
+   * under the lock, which answers a request that vanished meanwhile as the hardware does.
+   */
   hasPendingInterrupt(): boolean {
-    this.#lock.acquire();
-    try {
-      return this.#s[MASTER + OUTPUT] === 1;
-    } finally {
-      this.#lock.release();
-    }
+    return Atomics.load(this.#s, MASTER + OUTPUT) === 1;
   }
 
   /**

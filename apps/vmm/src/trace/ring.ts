@@ -35,6 +35,7 @@ export class RingWriter {
   readonly #mask: number;
   readonly #capacity: number;
   #written: number;
+  #readSeen: number;
   #lost = 0;
   /** Total records dropped because the ring was full, over the writer's life. */
   lostTotal = 0;
@@ -45,6 +46,7 @@ export class RingWriter {
     this.#capacity = (sab.byteLength - HEADER_BYTES) / RECORD_SIZE;
     this.#mask = this.#capacity - 1;
     this.#written = Atomics.load(this.#header, WRITE);
+    this.#readSeen = Atomics.load(this.#header, READ);
   }
 
   /**
@@ -74,8 +76,12 @@ export class RingWriter {
   }
 
   #slot(): number {
-    const read = Atomics.load(this.#header, READ);
-    if (((this.#written - read) | 0) >= this.#capacity) return -1;
+    // The reader only moves READ forward, so a stale copy can only underestimate the free space:
+    // look at the shared word again only when the copy says the ring is full.
+    if (((this.#written - this.#readSeen) | 0) >= this.#capacity) {
+      this.#readSeen = Atomics.load(this.#header, READ);
+      if (((this.#written - this.#readSeen) | 0) >= this.#capacity) return -1;
+    }
     return HEADER_BYTES + (this.#written & this.#mask) * RECORD_SIZE;
   }
 

@@ -35,60 +35,81 @@ export function runExitLoop(ctx: ExitLoopContext): void {
   const exitReasonAt = KVM_RUN_OFFSETS.exitReason;
   // The 8259's INTR pin is wired to the first vCPU only (as on a PC without an APIC).
   const takesPicInterrupts = pic !== null && vcpu.id === 0;
+  const limited = control.maxExits > 0;
+
+  // An exit's record is published when its handling ends, which is when the next KVM_RUN begins:
+  // `handleNs` is then exactly the time spent in userspace between two KVM_RUNs, measured by the
+  // native stamps with no extra clock call. Anything that writes another record first, or that
+  // waits, finishes the open record with a clock reading of its own.
+  let openAt = -1;
+  let openReturned = 0;
+  const finishOpenRecord = (handlingEnded: number): void => {
+    if (openAt < 0) return;
+    rec.setFloat64(openAt + EXIT.handleNs, handlingEnded - openReturned, true);
+    ring.publish();
+    openAt = -1;
+  };
 
   control.setState(vcpu.id, VcpuState.Running);
-  while (!control.stopRequested()) {
-    if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic);
-    const requestedWindow = page.requestInterruptWindow;
-    page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
+  try {
+    while (!control.stopRequested()) {
+      if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic, finishOpenRecord);
+      const requestedWindow = page.requestInterruptWindow;
+      page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
 
-    const ret = vcpu.run(); // KVM_RUN
+      const ret = vcpu.run(); // KVM_RUN
 
-    if (ret < 0) {
-      // -EINTR / -EAGAIN: kicked (or hit by a signal Node handles). immediate_exit stays set until
-      // we clear it, and must be cleared before we look at the control words, so a kick that
-      // lands after this point still makes the next KVM_RUN return at once.
-      page.immediateExit = 0;
-      if (page.exitReason === NOT_ENTERED) {
-        tracer.ioctl({ name: "KVM_RUN", fd: vcpu.fd, args: [], ret: -1, errno: -ret, startNs: stamps[0] ?? 0, durNs: (stamps[1] ?? 0) - (stamps[0] ?? 0) });
-        continue;
+      finishOpenRecord(stamps[0] ?? 0);
+      if (ret < 0) {
+        // -EINTR / -EAGAIN: kicked (or hit by a signal Node handles). immediate_exit stays set
+        // until we clear it, and must be cleared before we look at the control words, so a kick
+        // that lands after this point still makes the next KVM_RUN return at once.
+        page.immediateExit = 0;
+        if (page.exitReason === NOT_ENTERED) {
+          tracer.ioctl({ name: "KVM_RUN", fd: vcpu.fd, args: [], ret: -1, errno: -ret, startNs: stamps[0] ?? 0, durNs: (stamps[1] ?? 0) - (stamps[0] ?? 0) });
+          continue;
+        }
+        // else the signal arrived while the guest ran: KVM reports it as KVM_EXIT_INTR, an exit like any other.
       }
-      // else the signal arrived while the guest ran: KVM reports it as KVM_EXIT_INTR, an exit like any other.
-    }
 
-    const reason = page.exitReason;
-    const at = ring.reserve(RecordKind.Exit);
-    if (at >= 0) {
+      const reason = page.exitReason;
       const returned = stamps[1] ?? 0;
-      rec.setFloat64(at + H.ts, returned - t0, true);
-      rec.setUint32(at + H.code, reason, true);
-      rec.setUint32(at + H.aux, (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0), true);
-      rec.setFloat64(at + H.dur, returned - (stamps[0] ?? 0), true);
-      rec.setFloat64(at + EXIT.rip, page.syncRip, true);
-    }
+      const at = ring.reserve(RecordKind.Exit);
+      if (at >= 0) {
+        rec.setFloat64(at + H.ts, returned - t0, true);
+        rec.setUint32(at + H.code, reason, true);
+        rec.setUint32(at + H.aux, (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0), true);
+        rec.setFloat64(at + H.dur, returned - (stamps[0] ?? 0), true);
+        rec.setFloat64(at + EXIT.rip, page.syncRip, true);
+      }
 
-    const action = dispatchExit(page, ctx.buses, rec, at);
+      // qemu-kvm 0.14: the switch on run->exit_reason in kvm_cpu_exec
+      const action = dispatchExit(page, ctx.buses, rec, at);
 
-    if (at >= 0) {
-      rec.setFloat64(at + EXIT.handleNs, monotonicNs() - (stamps[1] ?? 0), true);
-      ring.publish();
-    }
-    if (ctx.pendingMarkers.length > 0) {
-      for (const text of ctx.pendingMarkers) tracer.marker(text);
-      ctx.pendingMarkers.length = 0;
-    }
-    if (control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
+      openAt = at;
+      openReturned = returned;
+      if (ctx.pendingMarkers.length > 0) {
+        finishOpenRecord(monotonicNs());
+        for (const text of ctx.pendingMarkers) tracer.marker(text);
+        ctx.pendingMarkers.length = 0;
+      }
+      if (limited && control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
 
-    switch (action) {
-      case ExitAction.Continue:
-        break;
-      case ExitAction.Halt:
-        waitWhileHalted(ctx, page.ifFlag !== 0);
-        break;
-      default:
-        ctx.onFatalExit(action, reason);
-        return;
+      switch (action) {
+        case ExitAction.Continue:
+          break;
+        case ExitAction.Halt:
+          finishOpenRecord(monotonicNs()); // the wait that follows is idle time, not handling
+          waitWhileHalted(ctx, page.ifFlag !== 0);
+          break;
+        default:
+          finishOpenRecord(monotonicNs());
+          ctx.onFatalExit(action, reason);
+          return;
+      }
     }
+  } finally {
+    finishOpenRecord(monotonicNs());
   }
 }
 
@@ -98,14 +119,15 @@ export function runExitLoop(ctx: ExitLoopContext): void {
  * interrupt shadow), ask KVM to come back the moment it can: request_interrupt_window, which ends
  * in KVM_EXIT_IRQ_WINDOW_OPEN.
  */
-function injectPendingInterrupt(vcpu: Vcpu, pic: Pic): void {
+function injectPendingInterrupt(vcpu: Vcpu, pic: Pic, finishOpenRecord: (now: number) => void): void {
   const page = vcpu.runPage;
   if (!pic.hasPendingInterrupt()) {
-    page.requestInterruptWindow = 0;
+    if (page.requestInterruptWindow !== 0) page.requestInterruptWindow = 0;
     return;
   }
   if (page.readyForInterruptInjection && page.ifFlag) {
     const vector = pic.acknowledge();
+    finishOpenRecord(monotonicNs()); // KVM_INTERRUPT writes its own record
     if (vector !== null) vcpu.interrupt(vector);
     // One at a time: KVM queues a single external interrupt; another may still be pending.
     page.requestInterruptWindow = pic.hasPendingInterrupt() ? 1 : 0;
