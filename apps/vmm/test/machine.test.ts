@@ -1,0 +1,66 @@
+// The main thread's part, on real KVM: the order of the lifecycle, limits, teardown.
+import { describe, expect, it } from "vitest";
+import type { IoctlRecord, MarkerRecord, StatsRecord } from "@kvmscope/shared";
+import { loadGuestImage } from "@kvmscope/vmm";
+import { kvm, runGuest, runImage } from "./helpers.js";
+
+describe.skipIf(!kvm.ok)("the machine on real KVM", () => {
+  it("follows qemu-kvm's order: open, API version, KVM_CREATE_VM, memory, one KVM_CREATE_VCPU per vCPU thread, release, then exits", async () => {
+    const run = await runGuest("smp", { vcpus: 2 });
+    const ioctls = run.records.filter((r): r is IoctlRecord => r.type === "ioctl");
+    const main = ioctls.filter((r) => r.thread === "main").map((r) => r.name);
+    expect(main.slice(0, 2)).toEqual(["open", "KVM_GET_API_VERSION"]);
+    const at = (name: string) => main.indexOf(name);
+    expect(at("KVM_CREATE_VM")).toBeGreaterThan(at("KVM_GET_API_VERSION"));
+    expect(at("KVM_SET_USER_MEMORY_REGION")).toBeGreaterThan(at("KVM_CREATE_VM"));
+    for (const id of [0, 1]) {
+      const own = ioctls.filter((r) => r.thread === `vcpu${id}`).map((r) => r.name);
+      expect(own[0]).toBe("KVM_CREATE_VCPU");
+      expect(own).toEqual(expect.arrayContaining(["KVM_SET_CPUID2", "KVM_SET_SREGS", "KVM_SET_REGS", "KVM_GET_STATS_FD"]));
+    }
+    const release = run.records.findIndex((r) => r.type === "marker" && (r as MarkerRecord).text.includes("qemu_system_ready"));
+    const lastCreate = run.records.findLastIndex((r) => r.type === "ioctl" && r.name === "KVM_CREATE_VCPU");
+    const firstExit = run.records.findIndex((r) => r.type === "exit");
+    expect(release).toBeGreaterThan(lastCreate);
+    expect(firstExit).toBeGreaterThan(release);
+    // torn down: every fd closed at the end
+    expect(main.at(-1)).toBe("close");
+  });
+
+  it("stops after exactly --max-exits exits with one vCPU", async () => {
+    const run = await runGuest("pio-loop", { maxExits: 1000 });
+    expect(run.result.outcome).toBe("exit-limit");
+    expect(run.exits).toHaveLength(1000);
+  });
+
+  it("samples KVM's own counters for each vCPU: the exits the kernel kept and the ones it passed on", async () => {
+    const run = await runGuest("pio-loop", { maxExits: 5000 });
+    const stats = run.records.filter((r): r is StatsRecord => r.type === "stats" && r.vcpu === 0);
+    expect(stats.length).toBeGreaterThanOrEqual(2);
+    const first = stats[0]?.counters.exits ?? 0;
+    const last = stats.at(-1)?.counters.exits ?? 0;
+    // KVM counted at least the exits that reached us between the first and the last sample.
+    expect(last - first).toBeGreaterThanOrEqual(run.exits.filter((e) => e.ts > (stats[0]?.ts ?? 0) && e.ts <= (stats.at(-1)?.ts ?? 0)).length);
+  });
+
+  it("runs VM after VM in one process", async () => {
+    // Regression: on kvm-pvm a VM whose RAM reused the previous VM's address failed every other time.
+    const image = loadGuestImage("add");
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) outcomes.push((await runImage(image, { memMiB: 2 })).result.outcome);
+    expect(outcomes).toEqual(Array(6).fill("halted"));
+  });
+
+  it("ends a guest that touches nothing but RAM forever by timeout, without losing the run", async () => {
+    const run = await runGuest("spin", { timeoutSec: 0.3 });
+    expect(run.result.outcome).toBe("timeout");
+    expect(run.result.message).toMatch(/timed out after 0.3 s/);
+  });
+
+  it("runs 64 vCPUs, the most a VM may have, each on its own thread", async () => {
+    const run = await runImage(loadGuestImage("hlt"), { vcpus: 64, memMiB: 2 });
+    expect(run.result.outcome).toBe("halted");
+    const halted = new Set(run.exits.filter((e) => e.reason === "KVM_EXIT_HLT").map((e) => e.vcpu));
+    expect(halted.size).toBe(64);
+  });
+});
