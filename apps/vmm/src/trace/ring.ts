@@ -5,7 +5,7 @@
 // The writer never waits. When the ring is full it drops the record and counts it; the next record
 // that fits is preceded by a Lost record carrying that count, so a reader always knows how many
 // records are missing and where (architecture.md: "counted, never silently dropped").
-import { LOST, MAIN_THREAD, RECORD_SIZE, RecordKind, H } from "@kvmscope/shared";
+import { H, LOST, MAIN_THREAD, RECORD_SIZE, RecordKind } from "@kvmscope/shared";
 
 /** Int32 slots of the ring header. Indices are free-running counters; a slot is counter & mask. */
 const WRITE = 0; // records published by the writer
@@ -16,10 +16,17 @@ export class TraceRing {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
 
-  /** @param capacity records, a power of two */
+  /**
+   * @param capacity records, a power of two. The memory is touched here, on the main thread, so
+   * the vCPU thread does not take a page fault every 32 records the first time round the ring
+   * (each one an expensive trip through the host kernel under nested virtualization).
+   */
   static allocate(capacity: number): SharedArrayBuffer {
     if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`ring capacity ${capacity} is not a power of two`);
-    return new SharedArrayBuffer(HEADER_BYTES + capacity * RECORD_SIZE);
+    const sab = new SharedArrayBuffer(HEADER_BYTES + capacity * RECORD_SIZE);
+    const words = new Int32Array(sab);
+    for (let i = 0; i < words.length; i += 1024) words[i] = 0; // one write per 4 KiB page
+    return sab;
   }
 
   constructor(sab: SharedArrayBuffer) {
@@ -31,7 +38,13 @@ export class TraceRing {
 /** The writing end; lives on the ring's one writer thread. */
 export class RingWriter {
   readonly view: DataView;
+  /** The same memory as typed arrays, for the hot path (every field is aligned to its size). */
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
   readonly #header: Int32Array;
+  readonly #seq: Int32Array;
+  readonly #seqIndex: number;
+  readonly #threadWord: number;
   readonly #mask: number;
   readonly #capacity: number;
   #written: number;
@@ -40,8 +53,18 @@ export class RingWriter {
   /** Total records dropped because the ring was full, over the writer's life. */
   lostTotal = 0;
 
-  constructor(sab: SharedArrayBuffer, private readonly thread: number, private readonly nextSeq: () => number, private readonly nowTs: () => number) {
+  /**
+   * @param seqCounter the run's one sequence counter, shared by every thread's writer
+   * @param nowTs the current time as a record `ts` (for Lost records)
+   */
+  constructor(sab: SharedArrayBuffer, thread: number, seqCounter: { array: Int32Array; index: number }, private readonly nowTs: () => number) {
     this.view = new DataView(sab);
+    this.u32 = new Uint32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.#seq = seqCounter.array;
+    this.#seqIndex = seqCounter.index;
+    // kind (u8), flags (u8) and thread (u16) share the record's first little-endian u32.
+    this.#threadWord = (thread & 0xffff) << 16;
     this.#header = new Int32Array(sab, 0, 2);
     this.#capacity = (sab.byteLength - HEADER_BYTES) / RECORD_SIZE;
     this.#mask = this.#capacity - 1;
@@ -86,14 +109,12 @@ export class RingWriter {
   }
 
   #stamp(at: number, kind: RecordKind): void {
-    const v = this.view;
-    v.setUint8(at + H.kind, kind);
-    v.setUint8(at + H.flags, 0);
-    v.setUint16(at + H.thread, this.thread, true);
-    v.setUint32(at + H.seq, this.nextSeq(), true);
-    v.setUint32(at + H.code, 0, true);
-    v.setUint32(at + H.aux, 0, true);
-    v.setFloat64(at + H.dur, 0, true);
+    const w = at >> 2;
+    this.u32[w + (H.kind >> 2)] = (this.#threadWord | kind) >>> 0; // flags = 0
+    this.u32[w + (H.seq >> 2)] = Atomics.add(this.#seq, this.#seqIndex, 1);
+    this.u32[w + (H.code >> 2)] = 0;
+    this.u32[w + (H.aux >> 2)] = 0;
+    this.f64[(at + H.dur) >> 3] = 0;
   }
 
   /** Writes the pending Lost record if there is room; false if the ring is still full. */

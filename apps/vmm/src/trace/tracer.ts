@@ -19,8 +19,7 @@ export class Tracer {
    * @param seqCounter the run's one sequence counter (an Int32Array slot shared by all threads)
    */
   constructor(ringSab: SharedArrayBuffer, readonly thread: number, readonly t0: number, seqCounter: { array: Int32Array; index: number }) {
-    const { array, index } = seqCounter;
-    this.ring = new RingWriter(ringSab, thread, () => Atomics.add(array, index, 1) >>> 0, () => monotonicNs() - t0);
+    this.ring = new RingWriter(ringSab, thread, seqCounter, () => monotonicNs() - t0);
   }
 
   /** The IoctlObserver for this thread's Kvm / Vm / Vcpu objects. */

@@ -30,6 +30,8 @@ export function runExitLoop(ctx: ExitLoopContext): void {
   const page = vcpu.runPage;
   const ring = tracer.ring;
   const rec = ring.view;
+  const f64 = ring.f64;
+  const u32 = ring.u32;
   const stamps = vcpu.stamps;
   const t0 = tracer.t0;
   const exitReasonAt = KVM_RUN_OFFSETS.exitReason;
@@ -45,7 +47,7 @@ export function runExitLoop(ctx: ExitLoopContext): void {
   let openReturned = 0;
   const finishOpenRecord = (handlingEnded: number): void => {
     if (openAt < 0) return;
-    rec.setFloat64(openAt + EXIT.handleNs, handlingEnded - openReturned, true);
+    f64[(openAt + EXIT.handleNs) >> 3] = handlingEnded - openReturned;
     ring.publish();
     openAt = -1;
   };
@@ -76,11 +78,11 @@ export function runExitLoop(ctx: ExitLoopContext): void {
       const returned = stamps[1] ?? 0;
       const at = ring.reserve(RecordKind.Exit);
       if (at >= 0) {
-        rec.setFloat64(at + H.ts, returned - t0, true);
-        rec.setUint32(at + H.code, reason, true);
-        rec.setUint32(at + H.aux, (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0), true);
-        rec.setFloat64(at + H.dur, returned - (stamps[0] ?? 0), true);
-        rec.setFloat64(at + EXIT.rip, page.syncRip, true);
+        f64[(at + H.ts) >> 3] = returned - t0;
+        u32[(at + H.code) >> 2] = reason;
+        u32[(at + H.aux) >> 2] = (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0);
+        f64[(at + H.dur) >> 3] = returned - (stamps[0] ?? 0);
+        f64[(at + EXIT.rip) >> 3] = page.syncRip;
       }
 
       // qemu-kvm 0.14: the switch on run->exit_reason in kvm_cpu_exec
