@@ -71,6 +71,18 @@ describe("the run summary", () => {
     ]);
   });
 
+  it("does not invent a kernel share for a kind the host counts under another counter", () => {
+    // kvm-pvm emulates real mode: the OUTs reach userspace but io_exits stays 0.
+    const s = new RunSummary();
+    s.add(stats(0, 0, { exits: 0, io_exits: 0 }));
+    for (let i = 0; i < 3; i++) s.add(io(10 + i));
+    s.add(stats(0, 100, { exits: 3, io_exits: 0 }));
+    const json = s.toJSON();
+    expect(json.vcpus[0]!.kvmStats!.byKind[0]).toEqual({ stat: "io_exits", reason: "KVM_EXIT_IO", total: 0, userspace: 3, kernel: null });
+    expect(formatSummary(json)).toMatch(/io_exits: 0 counted by KVM, 3 reached userspace \(this host counts these exits under another counter/);
+    expect(formatSummary(json)).not.toMatch(/-3 in the kernel/);
+  });
+
   it("counts exits up to a third sample once it arrives", () => {
     const s = new RunSummary();
     s.add(stats(0, 0, { exits: 0 }));
