@@ -61,33 +61,47 @@ double MonotonicNs() {
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
-// Every mmap this addon hands to JavaScript as an ArrayBuffer is listed here, keyed by address.
-// Whoever owns the mapping unmaps it explicitly with unmap() (a vCPU thread its kvm_run view when
-// it leaves its loop, the main thread guest RAM after the VM fd is closed); unmap() detaches the
-// ArrayBuffer first so no JavaScript can touch the memory afterwards. If a buffer is garbage
-// collected without unmap(), its finalizer unmaps it. The table makes sure exactly one of the two
-// does it: a finalizer that runs after an explicit unmap finds nothing and does nothing.
+// Every mmap this addon hands to JavaScript as an ArrayBuffer has a Mapping. Whoever owns the
+// mapping unmaps it explicitly with unmap() (a vCPU thread its kvm_run view when it leaves its
+// loop, the main thread guest RAM after the VM fd is closed); unmap() detaches the ArrayBuffer
+// first so no JavaScript can touch the memory afterwards. If a buffer is garbage collected
+// without unmap(), its finalizer unmaps it. Exactly one of the two unmaps, and only its own
+// mapping: the kernel reuses addresses, so a finalizer that runs late (after an explicit unmap,
+// when a new mapping may sit at the same address) must not go by the address. Each Mapping is
+// the finalizer's hint and is freed by the finalizer; `live` lists the mapped ones by address.
+struct Mapping {
+  void* addr;
+  size_t length;
+  bool mapped;
+};
 std::mutex mappingsLock;
-std::unordered_map<void*, size_t> mappings;
+std::unordered_map<void*, Mapping*> live;
 
-void ForgetAndUnmap(void* addr) {
-  size_t length = 0;
-  {
-    std::lock_guard<std::mutex> guard(mappingsLock);
-    auto it = mappings.find(addr);
-    if (it == mappings.end()) return;
-    length = it->second;
-    mappings.erase(it);
-  }
-  munmap(addr, length);
+// Called with mappingsLock held: takes `m` out of the live table and unmaps it, once.
+void UnmapLocked(Mapping* m) {
+  if (!m->mapped) return;
+  m->mapped = false;
+  auto it = live.find(m->addr);
+  if (it != live.end() && it->second == m) live.erase(it);
+  munmap(m->addr, m->length);
 }
 
 Napi::Value ExternalBufferOver(Napi::Env env, void* addr, size_t length) {
+  Mapping* m = new Mapping{addr, length, true};
   {
     std::lock_guard<std::mutex> guard(mappingsLock);
-    mappings[addr] = length;
+    live[addr] = m;
   }
-  return Napi::ArrayBuffer::New(env, addr, length, [](Napi::Env, void* data) { ForgetAndUnmap(data); });
+  return Napi::ArrayBuffer::New(
+      env, addr, length,
+      [](Napi::Env, void*, Mapping* mapping) {
+        {
+          std::lock_guard<std::mutex> guard(mappingsLock);
+          UnmapLocked(mapping);
+        }
+        delete mapping;
+      },
+      m);
 }
 
 int32_t IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
@@ -149,7 +163,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }
 
 // Any thread. mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0): a vCPU fd's kvm_run
-// page (and the pages after it). Each thread maps its own view; see `mappings` for who unmaps.
+// page (and the pages after it). Each thread maps its own view; see `Mapping` for who unmaps.
 // -> ArrayBuffer, or -errno.
 Napi::Value MapShared(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
@@ -178,12 +192,11 @@ Napi::Value MapAnonymous(const Napi::CallbackInfo& info) {
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
   void* addr = buffer.Data();
-  {
-    std::lock_guard<std::mutex> guard(mappingsLock);
-    if (addr == nullptr || mappings.find(addr) == mappings.end()) return Napi::Number::New(info.Env(), -EINVAL);
-  }
+  std::lock_guard<std::mutex> guard(mappingsLock);
+  auto it = live.find(addr);
+  if (addr == nullptr || it == live.end()) return Napi::Number::New(info.Env(), -EINVAL);
   buffer.Detach();
-  ForgetAndUnmap(addr);
+  UnmapLocked(it->second);
   return Napi::Number::New(info.Env(), 0);
 }
 

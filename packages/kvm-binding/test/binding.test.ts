@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  GuestMemory, type IoctlEvent, Kvm, KvmError, type Vcpu, VcpuKicker, type Vm, kvmAvailable, kvmConstant, kvmLayout,
+  GuestMemory, type IoctlEvent, Kvm, KvmError, MP_STATE, type Vcpu, VcpuKicker, type Vm, kvmAvailable, kvmConstant, kvmLayout,
 } from "@kvmscope/kvm-binding";
 
 const kvm = kvmAvailable();
@@ -130,6 +131,38 @@ describe.skipIf(!kvm.ok)("the KVM binding on real /dev/kvm", () => {
     expect(() => sys.getApiVersion()).toThrow(expect.objectContaining({ code: "EBADF" }));
   });
 
+  it("creates an in-kernel irqchip and PIT, drives an IRQ line and reads the vCPU's MP state", () => {
+    const sys = Kvm.open();
+    const vm = sys.createVm();
+    vm.createIrqchip();
+    vm.createPit2();
+    vm.irqLine(4, 1);
+    vm.irqLine(4, 0);
+    const memory = new GuestMemory(0x10000);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize: 0x10000n, userspaceAddr: memory.address });
+    const bsp = vm.createVcpu(0, sys.getVcpuMmapSize());
+    const ap = vm.createVcpu(1, sys.getVcpuMmapSize());
+    cleanups.push(() => { ap.close(); bsp.close(); vm.close(); memory.close(); sys.close(); });
+    // With an in-kernel LAPIC the boot processor is runnable and the others wait for INIT/SIPI.
+    expect(bsp.getMpState()).toBe(MP_STATE.RUNNABLE);
+    expect(ap.getMpState()).toBe(MP_STATE.UNINITIALIZED);
+    ap.setMpState(MP_STATE.RUNNABLE);
+    expect(ap.getMpState()).toBe(MP_STATE.RUNNABLE);
+    expect(() => vm.createIrqchip()).toThrow(expect.objectContaining({ syscall: "KVM_CREATE_IRQCHIP" }));
+  });
+
+  it("injects an interrupt with KVM_INTERRUPT only without an in-kernel irqchip", () => {
+    const m = tinyMachine([0xf4]);
+    cleanups.push(m.close);
+    expect(() => m.vcpu.interrupt(0x20)).not.toThrow();
+    const sys = Kvm.open();
+    const vm = sys.createVm();
+    vm.createIrqchip();
+    const vcpu = vm.createVcpu(0, sys.getVcpuMmapSize());
+    cleanups.push(() => { vcpu.close(); vm.close(); sys.close(); });
+    expect(() => vcpu.interrupt(0x20)).toThrow(expect.objectContaining({ syscall: "KVM_INTERRUPT", code: "ENXIO" }));
+  });
+
   it("says plainly when the KVM device does not exist", () => {
     expect(() => Kvm.open({ path: "/dev/no-such-kvm" })).toThrow(/does not exist: this machine exposes no KVM/);
   });
@@ -158,6 +191,32 @@ describe.skipIf(!kvm.ok)("the KVM binding on real /dev/kvm", () => {
     await new Promise((r) => setTimeout(r, 1100)); // the grace period (see GuestMemory.close)
     expect(memory.buffer.byteLength).toBe(0);
     expect(view.length).toBe(0);
+  });
+
+  it("never lets a late finalizer unmap a newer mapping that reuses the address", () => {
+    // Regression: finalizers went by address, so garbage-collecting an explicitly unmapped
+    // kvm_run view unmapped whatever the kernel had since mapped there, and the process crashed.
+    const binding = new URL("../dist/index.js", import.meta.url).href;
+    const script = `
+      const b = await import(${JSON.stringify(binding)});
+      const sys = b.Kvm.open(); const vm = sys.createVm(); const size = sys.getVcpuMmapSize();
+      const vcpu = vm.createVcpu(0, size);
+      let seen = 0;
+      for (let i = 0; i < 200; i++) {
+        let old = new b.VcpuKicker(vcpu.fd, size);
+        old.close();                       // explicit unmap: the address is free again
+        old = null;
+        const fresh = new b.VcpuKicker(vcpu.fd, size); // usually lands at that same address
+        globalThis.gc();                   // the old, detached buffer's finalizer runs now
+        await new Promise((r) => setImmediate(r));
+        seen += fresh.runPage.exitReason >= 0 ? 1 : 0; // touches the fresh mapping
+        fresh.close();
+      }
+      console.log("ok", seen);
+    `;
+    const r = spawnSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    expect(r.signal).toBeNull();
+    expect(r.stdout.trim()).toBe("ok 200");
   });
 
   it("takes struct offsets from the compiler: kvm_regs.rip is the 17th __u64, cpuid2 entries start at 8", () => {
