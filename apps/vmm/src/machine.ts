@@ -114,6 +114,14 @@ export class Machine {
 
     // qemu-kvm 0.14: kvm_init (qemu-kvm.c) opens /dev/kvm and checks the API version.
     const kvm = Kvm.open({ path: cfg.kvmPath, observer: tracer.ioctl });
+    // process.exit() waits for worker threads, and one sitting in KVM_RUN never returns unless
+    // kicked: whatever ends the process early (an uncaught exception, an exit call) kicks first.
+    const kickOnExit = (): void => {
+      control.requestStop(StopReason.Stopped);
+      this.#kickAll();
+    };
+    process.on("exit", kickOnExit);
+
     let vm: Vm | undefined;
     let memory: GuestMemory | undefined;
     try {
@@ -270,6 +278,7 @@ export class Machine {
       memory?.close();
       kvm.close();
       deliver();
+      process.off("exit", kickOnExit);
     }
 
     return this.#result(t0, fatal, vmmError, lostRecords);

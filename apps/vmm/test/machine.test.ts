@@ -1,4 +1,8 @@
 // The main thread's part, on real KVM: the order of the lifecycle, limits, teardown.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { IoctlRecord, MarkerRecord, StatsRecord } from "@kvmscope/shared";
 import { loadGuestImage } from "@kvmscope/vmm";
@@ -55,6 +59,23 @@ describe.skipIf(!kvm.ok)("the machine on real KVM", () => {
     const run = await runGuest("spin", { timeoutSec: 0.3 });
     expect(run.result.outcome).toBe("timeout");
     expect(run.result.message).toMatch(/timed out after 0.3 s/);
+  });
+
+  it("lets the process exit while a vCPU is inside KVM_RUN (it is kicked out first)", () => {
+    const vmm = new URL("../dist/index.js", import.meta.url).href;
+    const script = `
+      const { Machine, validateConfig, loadGuestImage } = await import(${JSON.stringify(vmm)});
+      const m = new Machine(validateConfig({ image: loadGuestImage("spin"), timeoutSec: 60 }));
+      void m.run();
+      setTimeout(() => process.exit(3), 500);
+    `;
+    const file = join(mkdtempSync(join(tmpdir(), "kvmscope-exit-")), "exit.mjs");
+    writeFileSync(file, script);
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [file], { encoding: "utf8", timeout: 20_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(3);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("runs 64 vCPUs, the most a VM may have, each on its own thread", async () => {
