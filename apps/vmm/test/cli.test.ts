@@ -111,6 +111,16 @@ describe.skipIf(!kvm.ok)("kvmscope run on real KVM", () => {
     expect(parsed.records.some((rec) => rec.type === "marker")).toBe(true);
   });
 
+  it("bench ends with one JSON line comparing the VMM with the raw C loop", () => {
+    const r = kvmscope(["bench", "--exits", "2000", "--rounds", "1"]);
+    expect(r.status).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, number>;
+    expect(last.vmmExitsPerSec).toBeGreaterThan(0);
+    expect(last.rawExitsPerSec).toBeGreaterThan(0);
+    expect(last.ratio).toBeCloseTo(last.vmmExitsPerSec / last.rawExitsPerSec, 2);
+    expect(last.vcpus2).toMatchObject({ vcpus: 2 });
+  });
+
   it("writes an NDJSON trace whose lines follow the documented contract", () => {
     const trace = join(dir, "hello.ndjson");
     expect(kvmscope(["run", "hello", "--trace", trace]).status).toBe(0);
