@@ -16,6 +16,8 @@ export interface MachineConfig {
   /** End the run after this many exits reached userspace (all vCPUs together). */
   maxExits?: number;
   kvmPath?: string;
+  /** Step mode: every vCPU waits before its first KVM_RUN until resumed or stepped. */
+  startPaused?: boolean;
 }
 
 export class ConfigError extends Error {

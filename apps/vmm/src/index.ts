@@ -7,4 +7,5 @@ export { findGuest, guestImagePath, listGuests, loadGuestImage } from "./guests.
 export type { GuestInfo } from "./guests.js";
 export { EXIT_STATUS, exitStatusFor, main as cliMain, planRun } from "./cli.js";
 export { dispatchExit, ExitAction, KVM_EXIT } from "./vcpu/dispatch.js";
-export { MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
+export { Attention, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
+export type { Breakpoint } from "./vcpu/control.js";

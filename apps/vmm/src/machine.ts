@@ -14,7 +14,7 @@ import { type MachineConfig, validateAgainstHost } from "./config.js";
 import { PitTimer } from "./pit-timer.js";
 import { RingReader, TraceRing } from "./trace/ring.js";
 import { Tracer } from "./trace/tracer.js";
-import { MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
+import { Attention, type Breakpoint, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
 import type { FromVcpuThread } from "./vcpu/messages.js";
 import { cpuidFor } from "./vcpu/reset.js";
 import type { VcpuThreadData } from "./vcpu/thread.js";
@@ -72,6 +72,8 @@ export class Machine {
   #devices: Devices | undefined;
   #timer: PitTimer | undefined;
   #stopRequested = false;
+  #released = false;
+  #finished = false;
   #vcpus: VcpuHandle[] = [];
 
   constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
@@ -81,6 +83,41 @@ export class Machine {
   /** Bytes typed into the guest's serial port; returns how many fitted in its receive queue. */
   pushConsoleInput(bytes: Uint8Array): number {
     return this.#devices?.uart.pushInput(bytes) ?? 0;
+  }
+
+  /** Pauses every vCPU before its next KVM_RUN; those inside one are kicked out of it. */
+  pause(): void {
+    this.control.pause();
+    this.#kickAll();
+  }
+
+  resume(): void {
+    this.control.resume();
+  }
+
+  /** Lets exactly `count` exits happen (all vCPUs together), then pauses again. */
+  step(count = 1): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`step count must be a whole number >= 1, got ${count}`);
+    this.control.step(count);
+  }
+
+  /** Pauses right after the next exit that matches `when` (null: disarm). */
+  setBreakpoint(when: Breakpoint | null): void {
+    if (when === null) this.control.disarmBreak();
+    else this.control.armBreak(when);
+  }
+
+  /** What the machine is doing: "created" before the vCPUs are released, then "running" or "paused", then "finished". */
+  get status(): "created" | "running" | "paused" | "finished" {
+    if (this.#finished) return "finished";
+    if (!this.#released) return "created";
+    const paused = (this.control.attention() & Attention.Pause) !== 0;
+    if (!paused) return "running";
+    for (let id = 0; id < this.config.vcpus; id++) {
+      const s = this.control.state(id);
+      if (s === VcpuState.Running) return "running"; // still on its way to the pause
+    }
+    return "paused";
   }
 
   /** Asks the machine to stop (Ctrl-C, a stop button): the run ends with outcome "stopped". */
@@ -229,13 +266,16 @@ export class Machine {
         t.unref();
       }
 
+      if (cfg.startPaused) control.pause(); // step mode: nothing runs until told
       control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
+      this.#released = true;
 
       // The main loop while the guest runs.
       let idleSinceNs = 0;
       let idleExits = -1;
       const finished = Promise.all(this.#vcpus.map((v) => v.exited));
       let allGone = false;
+      let pauseKicked = false;
       void finished.then(() => { allGone = true; });
       const statsTimer = setInterval(() => {
         sampleStats();
@@ -250,12 +290,19 @@ export class Machine {
         await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
         deliver();
         this.#flushConsole();
+        const paused = (control.attention() & Attention.Pause) !== 0;
         if (control.stopRequested()) {
           this.#kickAll();
+        } else if (paused) {
+          // A breakpoint or a spent step paused the machine from a vCPU thread: the other vCPUs
+          // may be inside KVM_RUN; get them out once.
+          if (!pauseKicked) this.#kickAll();
+          pauseKicked = true;
         } else if (userIrqchip && this.#allHaltedForGood()) {
           control.requestStop(StopReason.AllHalted);
           this.#kickAll();
         }
+        if (!paused) pauseKicked = false;
       }
       clearInterval(statsTimer);
       this.#timer?.stop();
@@ -279,6 +326,7 @@ export class Machine {
       kvm.close();
       deliver();
       process.off("exit", kickOnExit);
+      this.#finished = true;
     }
 
     return this.#result(t0, fatal, vmmError, lostRecords);

@@ -9,6 +9,7 @@
  *   Creating --KVM_CREATE_VCPU done--> Created --qemu_system_ready--> Running
  *   Running --KVM_EXIT_HLT, IF=1--> HaltedWaiting --interrupt pending--> Running
  *   Running --KVM_EXIT_HLT, IF=0--> Halted   (only an NMI or INIT could wake it; we send neither)
+ *   Running --pause, or step budget spent (before the next KVM_RUN)--> Paused --resume / step--> Running
  *   any --stop requested / fatal exit / error--> Finished
  */
 export const VcpuState = {
@@ -18,9 +19,11 @@ export const VcpuState = {
   HaltedWaiting: 3,
   Halted: 4,
   Finished: 5,
+  /** Waiting before its next KVM_RUN because the machine is paused (or its step budget is spent). */
+  Paused: 6,
 } as const;
 export type VcpuState = (typeof VcpuState)[keyof typeof VcpuState];
-export const VCPU_STATE_NAMES = ["creating", "created", "running", "halted-waiting", "halted", "finished"] as const;
+export const VCPU_STATE_NAMES = ["creating", "created", "running", "halted-waiting", "halted", "finished", "paused"] as const;
 
 /** Why the run is ending: written once, by whoever asks for the stop first. */
 export const StopReason = {
@@ -50,6 +53,32 @@ export const StopReason = {
 } as const;
 export type StopReason = (typeof StopReason)[keyof typeof StopReason];
 
+/**
+ * Bits of the ATTENTION word. A vCPU thread reads this one word before every KVM_RUN; while it
+ * is 0 nothing else is looked at, so pausing and stepping cost the exit path a single load.
+ */
+export const Attention = {
+  Stop: 1,
+  Pause: 2,
+  Step: 4,
+  Break: 8,
+} as const;
+
+/** "Pause right after the next exit that matches": every field that is set must match. */
+export interface Breakpoint {
+  /** Exit reason code (KVM_EXIT_*). */
+  reason?: number;
+  /** I/O port (KVM_EXIT_IO). */
+  port?: number;
+  /** Guest-physical address (KVM_EXIT_MMIO). */
+  addr?: number;
+  vcpu?: number;
+  /** "in"/"out" for port I/O, "read"/"write" for MMIO. */
+  direction?: "in" | "out" | "read" | "write";
+}
+
+const DIRECTIONS = ["in", "out", "read", "write"] as const;
+
 // Int32 slots
 const SEQ = 0; // next record sequence number (Atomics.add)
 const SYSTEM_READY = 1; // 0 until the main thread releases every vCPU
@@ -58,6 +87,9 @@ const STOP_VALUE = 3; // debug-exit value, system event type, ...
 const STOP_VCPU = 4; // the vCPU that asked for the stop, or -1
 const EXITS = 5; // userspace exits so far, all vCPUs (for --max-exits)
 const MAX_EXITS = 6; // 0: no limit
+const ATTENTION = 7; // Attention bits: what a vCPU must look at before its next KVM_RUN
+const STEP_BUDGET = 8; // exits still allowed while stepping
+const BREAK_WORDS = 9; // 9-15: the armed exit breakpoint (see armBreak)
 const VCPU_BASE = 16;
 const VCPU_WORDS = 4;
 const V_STATE = 0;
@@ -98,8 +130,95 @@ export class MachineControl {
     if (Atomics.compareExchange(this.words, STOP, StopReason.None, reason) !== StopReason.None) return false;
     Atomics.store(this.words, STOP_VALUE, value);
     Atomics.store(this.words, STOP_VCPU, vcpu);
+    Atomics.or(this.words, ATTENTION, Attention.Stop);
     Atomics.notify(this.words, SYSTEM_READY);
     Atomics.notify(this.words, STOP);
+    Atomics.notify(this.words, ATTENTION);
+    return true;
+  }
+
+  // --- pause, step, break: the teacher's controls ---
+  /** The Attention bits; 0 in a free run. */
+  attention(): number {
+    return Atomics.load(this.words, ATTENTION);
+  }
+
+  /** vCPUs stop before their next KVM_RUN (the main thread kicks those inside one). */
+  pause(): void {
+    Atomics.and(this.words, ATTENTION, ~Attention.Step);
+    Atomics.or(this.words, ATTENTION, Attention.Pause);
+  }
+
+  resume(): void {
+    Atomics.and(this.words, ATTENTION, ~(Attention.Pause | Attention.Step));
+    Atomics.notify(this.words, ATTENTION);
+  }
+
+  /** Lets exactly `count` more exits happen, all vCPUs together, then pauses again. */
+  step(count: number): void {
+    Atomics.store(this.words, STEP_BUDGET, count);
+    Atomics.or(this.words, ATTENTION, Attention.Step);
+    Atomics.and(this.words, ATTENTION, ~Attention.Pause);
+    Atomics.notify(this.words, ATTENTION);
+  }
+
+  /** A vCPU about to enter KVM_RUN while stepping takes one exit from the budget; false when none is left. */
+  claimStep(): boolean {
+    for (;;) {
+      const left = Atomics.load(this.words, STEP_BUDGET);
+      if (left <= 0) return false;
+      if (Atomics.compareExchange(this.words, STEP_BUDGET, left, left - 1) === left) return true;
+    }
+  }
+
+  /** Gives back a claimed step that produced no exit (KVM_RUN returned -EINTR before entering). */
+  returnStep(): void {
+    Atomics.add(this.words, STEP_BUDGET, 1);
+  }
+
+  get stepsLeft(): number {
+    return Atomics.load(this.words, STEP_BUDGET);
+  }
+
+  /** Sleeps while the Attention word still reads `seen` (at most `ms`). */
+  waitForAttention(seen: number, ms: number): void {
+    Atomics.wait(this.words, ATTENTION, seen, ms);
+  }
+
+  armBreak(when: Breakpoint): void {
+    const w = this.words;
+    let mask = 0;
+    const set = (bit: number, slot: number, value: number | undefined): void => {
+      if (value === undefined) return;
+      mask |= bit;
+      Atomics.store(w, BREAK_WORDS + slot, value | 0);
+    };
+    set(1, 0, when.reason);
+    set(2, 1, when.port);
+    if (when.addr !== undefined) {
+      mask |= 4;
+      Atomics.store(w, BREAK_WORDS + 2, when.addr % 0x1_0000_0000 | 0);
+      Atomics.store(w, BREAK_WORDS + 3, Math.floor(when.addr / 0x1_0000_0000) | 0);
+    }
+    set(8, 4, when.vcpu);
+    set(16, 5, when.direction === undefined ? undefined : DIRECTIONS.indexOf(when.direction));
+    Atomics.store(w, BREAK_WORDS + 6, mask);
+    Atomics.or(w, ATTENTION, Attention.Break);
+  }
+
+  disarmBreak(): void {
+    Atomics.and(this.words, ATTENTION, ~Attention.Break);
+  }
+
+  /** Whether an exit matches the armed breakpoint (the fields of the exit as the kvm_run page holds them). */
+  breakMatches(exit: { reason: number; vcpu: number; port: number; addr: number; direction: number }): boolean {
+    const w = this.words;
+    const mask = Atomics.load(w, BREAK_WORDS + 6);
+    if (mask & 1 && exit.reason !== Atomics.load(w, BREAK_WORDS)) return false;
+    if (mask & 2 && exit.port !== Atomics.load(w, BREAK_WORDS + 1)) return false;
+    if (mask & 4 && exit.addr !== (Atomics.load(w, BREAK_WORDS + 2) >>> 0) + Atomics.load(w, BREAK_WORDS + 3) * 0x1_0000_0000) return false;
+    if (mask & 8 && exit.vcpu !== Atomics.load(w, BREAK_WORDS + 4)) return false;
+    if (mask & 16 && exit.direction !== Atomics.load(w, BREAK_WORDS + 5)) return false;
     return true;
   }
 

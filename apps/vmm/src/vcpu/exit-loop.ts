@@ -3,10 +3,10 @@
 // (kvm-all.c), in our own words, with one trace record per return from KVM_RUN.
 import type { Vcpu } from "@kvmscope/kvm-binding";
 import { KVM_RUN_OFFSETS, monotonicNs } from "@kvmscope/kvm-binding";
-import { EXIT, ExitFlag, H, RecordKind } from "@kvmscope/shared";
+import { EXIT, ExitFlag, H, KvmExit, RecordKind, exitReasonName } from "@kvmscope/shared";
 import type { Pic } from "../devices/pic-8259.js";
 import type { Tracer } from "../trace/tracer.js";
-import { type MachineControl, StopReason, VcpuState } from "./control.js";
+import { Attention, type MachineControl, StopReason, VcpuState } from "./control.js";
 import { type Buses, ExitAction, KVM_EXIT, dispatchExit } from "./dispatch.js";
 
 export interface ExitLoopContext {
@@ -54,7 +54,20 @@ export function runExitLoop(ctx: ExitLoopContext): void {
 
   control.setState(vcpu.id, VcpuState.Running);
   try {
-    while (!control.stopRequested()) {
+    for (;;) {
+      // One load in a free run; pause, step, breakpoints and stop are all behind it.
+      const attention = control.attention();
+      let claimedStep = false;
+      if (attention !== 0) {
+        // Anything here may wait (pause, a spent step), so the last exit's record goes out first.
+        finishOpenRecord(monotonicNs());
+        if ((attention & Attention.Break) !== 0 && breakpointHit(ctx)) {
+          tracer.marker(`breakpoint: paused after ${exitReasonName(page.exitReason)} on vCPU ${vcpu.id}`);
+        }
+        const gate = passGate(control, vcpu.id);
+        if (gate === Gate.Stop) break;
+        claimedStep = gate === Gate.RunClaimed;
+      }
       if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic, finishOpenRecord);
       const requestedWindow = page.requestInterruptWindow;
       page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
@@ -68,6 +81,7 @@ export function runExitLoop(ctx: ExitLoopContext): void {
         // that lands after this point still makes the next KVM_RUN return at once.
         page.immediateExit = 0;
         if (page.exitReason === NOT_ENTERED) {
+          if (claimedStep) control.returnStep(); // no exit happened: the step is still owed
           tracer.ioctl({ name: "KVM_RUN", fd: vcpu.fd, args: [], ret: -1, errno: -ret, startNs: stamps[0] ?? 0, durNs: (stamps[1] ?? 0) - (stamps[0] ?? 0) });
           continue;
         }
@@ -113,6 +127,56 @@ export function runExitLoop(ctx: ExitLoopContext): void {
   } finally {
     finishOpenRecord(monotonicNs());
   }
+}
+
+const Gate = { Stop: 0, Run: 1, RunClaimed: 2 } as const;
+type Gate = (typeof Gate)[keyof typeof Gate];
+
+/**
+ * Before a KVM_RUN, when the Attention word is not 0: leave on a stop, wait while the machine is
+ * paused, and while stepping take one exit from the budget, pausing the machine when it is spent
+ * (so a step of N lets exactly N exits happen, whichever vCPUs they come from).
+ */
+function passGate(control: MachineControl, id: number): Gate {
+  for (;;) {
+    const a = control.attention();
+    if ((a & Attention.Stop) !== 0) return Gate.Stop;
+    if ((a & Attention.Pause) !== 0) {
+      if (control.state(id) !== VcpuState.Paused) control.setState(id, VcpuState.Paused);
+      control.waitForAttention(a, 100);
+      continue;
+    }
+    if ((a & Attention.Step) !== 0) {
+      if (control.claimStep()) {
+        control.setState(id, VcpuState.Running);
+        return Gate.RunClaimed;
+      }
+      control.pause(); // the budget is spent: the step is over
+      continue;
+    }
+    if (control.state(id) !== VcpuState.Running) control.setState(id, VcpuState.Running);
+    return Gate.Run;
+  }
+}
+
+/** Whether the exit still described by the kvm_run page matches the armed breakpoint; if so it pauses the machine. */
+function breakpointHit(ctx: ExitLoopContext): boolean {
+  const page = ctx.vcpu.runPage;
+  const reason = page.exitReason;
+  const isIo = reason === KvmExit.IO;
+  const isMmio = reason === KvmExit.MMIO;
+  const hit = ctx.control.breakMatches({
+    reason,
+    vcpu: ctx.vcpu.id,
+    port: isIo ? page.ioPort : -1,
+    addr: isMmio ? page.mmioPhysAddrNumber : -1,
+    direction: isIo ? page.ioDirection : isMmio ? 2 + page.mmioIsWrite : -1,
+  });
+  if (hit) {
+    ctx.control.disarmBreak();
+    ctx.control.pause();
+  }
+  return hit;
 }
 
 /**
