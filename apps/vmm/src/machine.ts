@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import {
   GuestMemory, Kvm, KvmError, VcpuKicker, type Vm, VcpuStats, monotonicNs,
 } from "@kvmscope/kvm-binding";
-import { MAIN_THREAD, STAT_NAMES, type TraceRecord, decodeRecord } from "@kvmscope/shared";
+import { H, MAIN_THREAD, RECORD_SIZE, STAT_NAMES, type TraceRecord, decodeBatch } from "@kvmscope/shared";
 import { allocateDeviceMemory, createDevices, type Devices } from "./devices/index.js";
 import { BOOT_ENTRY, RAM_BASE } from "./layout.js";
 import { type MachineConfig, validateAgainstHost } from "./config.js";
@@ -47,6 +47,8 @@ export interface RunResult {
 export interface MachineEvents {
   /** Records in sequence order, in batches, as they are drained (about every 5 ms). */
   onRecords?(records: TraceRecord[]): void;
+  /** The same batches as the binary codec's bytes (n * RECORD_SIZE), with their decoded form. */
+  onRawRecords?(bytes: Uint8Array, records: TraceRecord[]): void;
   /** Bytes the guest wrote to its serial port. */
   onConsole?(bytes: Uint8Array): void;
 }
@@ -140,13 +142,34 @@ export class Machine {
     let vmmError: { id: number; message: string } | undefined;
     let lostRecords = 0;
 
+    // Every DRAIN_MS: copy what each ring holds into one batch in sequence order (the rings are
+    // per thread; `seq` is the run's total order), then hand it on as bytes and/or as objects.
+    let scratch = new Uint8Array(RECORD_SIZE * 1024);
     const deliver = (): void => {
-      const batch: TraceRecord[] = [];
-      for (const reader of readers) reader.drain((view, at) => batch.push(decodeRecord(view, at)));
-      if (batch.length === 0) return;
-      batch.sort((a, b) => a.seq - b.seq);
-      for (const r of batch) if (r.type === "lost") lostRecords += r.count;
-      this.events.onRecords?.(batch);
+      let n = 0;
+      for (const reader of readers) {
+        reader.drain((view, at) => {
+          if ((n + 1) * RECORD_SIZE > scratch.length) {
+            const bigger = new Uint8Array(scratch.length * 2);
+            bigger.set(scratch);
+            scratch = bigger;
+          }
+          scratch.set(new Uint8Array(view.buffer, at, RECORD_SIZE), n * RECORD_SIZE);
+          n++;
+        });
+      }
+      if (n === 0) return;
+      const unordered = scratch.subarray(0, n * RECORD_SIZE);
+      const seqs = new Uint32Array(n);
+      const dv = new DataView(unordered.buffer, unordered.byteOffset, unordered.byteLength);
+      for (let i = 0; i < n; i++) seqs[i] = dv.getUint32(i * RECORD_SIZE + H.seq, true);
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (seqs[a] ?? 0) - (seqs[b] ?? 0));
+      const bytes = new Uint8Array(n * RECORD_SIZE);
+      order.forEach((from, to) => bytes.set(unordered.subarray(from * RECORD_SIZE, (from + 1) * RECORD_SIZE), to * RECORD_SIZE));
+      const records = decodeBatch(bytes);
+      for (const r of records) if (r.type === "lost") lostRecords += r.count;
+      this.events.onRawRecords?.(bytes, records);
+      this.events.onRecords?.(records);
     };
 
     // qemu-kvm 0.14: kvm_init (qemu-kvm.c) opens /dev/kvm and checks the API version.

@@ -8,3 +8,4 @@ export * from "./validate.js";
 export * from "./ndjson.js";
 export * from "./chrome.js";
 export * from "./summary.js";
+export * from "./chrome-import.js";
