@@ -7,6 +7,7 @@
 // events with s:'t' are drawn on their thread, 'C' counters are per process and keyed by name,
 // 'M' metadata names processes and threads. Times are microseconds; we keep nanosecond precision
 // as fractions and say so with displayTimeUnit "ns".
+import { ChunkBuffer } from "./chunk-buffer.js";
 import type { ExitRecord, IoctlRecord, TraceRecord } from "./codec.js";
 import { threadIndex } from "./codec.js";
 import { MAIN_THREAD } from "./record-layout.js";
@@ -56,19 +57,16 @@ export interface ChromeTraceOptions {
  * JSON object `{"traceEvents":[...],"displayTimeUnit":"ns","metadata":{...}}`.
  */
 export class ChromeTraceWriter {
-  readonly #sink: (chunk: string) => void;
-  readonly #chunkChars: number;
+  readonly #out: ChunkBuffer;
   readonly #metadata: Record<string, unknown>;
   readonly #named = new Set<number>();
-  #buffer = "";
   #events = 0;
   #ended = false;
 
   constructor(sink: (chunk: string) => void, options: ChromeTraceOptions = {}) {
-    this.#sink = sink;
-    this.#chunkChars = options.chunkChars ?? 64 * 1024;
+    this.#out = new ChunkBuffer(sink, options.chunkChars);
     this.#metadata = { ...options.metadata };
-    this.#buffer = `{"traceEvents":[`;
+    this.#out.append(`{"traceEvents":[`);
     this.#event({ name: "process_name", ph: "M", pid: CHROME_PID, tid: chromeTid(MAIN_THREAD), args: { name: CHROME_PROCESS_NAME } });
     this.#nameThread(MAIN_THREAD);
     for (let v = 0; v < (options.vcpus ?? 0); v++) this.#nameThread(v);
@@ -119,15 +117,12 @@ export class ChromeTraceWriter {
   end(metadata: Record<string, unknown> = {}): void {
     if (this.#ended) throw new Error("ChromeTraceWriter: end() called twice");
     this.#ended = true;
-    this.#buffer += `],"displayTimeUnit":"ns","metadata":${JSON.stringify({ ...this.#metadata, ...metadata })}}`;
+    this.#out.append(`],"displayTimeUnit":"ns","metadata":${JSON.stringify({ ...this.#metadata, ...metadata })}}`);
     this.flush();
   }
 
   flush(): void {
-    if (this.#buffer.length === 0) return;
-    const chunk = this.#buffer;
-    this.#buffer = "";
-    this.#sink(chunk);
+    this.#out.flush();
   }
 
   #exit(rec: ExitRecord): void {
@@ -167,8 +162,7 @@ export class ChromeTraceWriter {
   }
 
   #event(ev: Record<string, unknown>): void {
-    this.#buffer += (this.#events === 0 ? "" : ",") + JSON.stringify(ev);
+    this.#out.append((this.#events === 0 ? "" : ",") + JSON.stringify(ev));
     this.#events++;
-    if (this.#buffer.length >= this.#chunkChars) this.flush();
   }
 }

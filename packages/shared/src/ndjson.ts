@@ -8,6 +8,7 @@ import { errnoName } from "./errno.js";
 import { KvmExit } from "./exit-reasons.js";
 import { IO_INLINE_BYTES } from "./record-layout.js";
 import { validateRecord } from "./validate.js";
+import { ChunkBuffer } from "./chunk-buffer.js";
 
 /** The first line. Its other fields are the VMM's to define. */
 export interface RunLine {
@@ -92,7 +93,6 @@ export function recordToJson(rec: TraceRecord): TraceRecord {
 }
 
 /** Default size at which the writer hands buffered lines to its sink: few sink calls, bounded memory. */
-const DEFAULT_CHUNK_CHARS = 64 * 1024;
 
 /**
  * Writes a run as NDJSON through `sink`, never holding more than one chunk: the run line at
@@ -100,16 +100,13 @@ const DEFAULT_CHUNK_CHARS = 64 * 1024;
  * about `chunkChars` characters; call `flush()` to push a partial chunk out (e.g. live streaming).
  */
 export class NdjsonWriter {
-  readonly #sink: (chunk: string) => void;
-  readonly #chunkChars: number;
-  #buffer = "";
+  readonly #out: ChunkBuffer;
   #ended = false;
   #records = 0;
 
   constructor(sink: (chunk: string) => void, run: RunLine, options: { chunkChars?: number } = {}) {
     if (run.type !== "run") throw new TypeError(`the first NDJSON line must have type "run", not ${JSON.stringify(run.type)}`);
-    this.#sink = sink;
-    this.#chunkChars = options.chunkChars ?? DEFAULT_CHUNK_CHARS;
+    this.#out = new ChunkBuffer(sink, options.chunkChars);
     this.#line(JSON.stringify(run));
   }
 
@@ -134,15 +131,11 @@ export class NdjsonWriter {
   }
 
   flush(): void {
-    if (this.#buffer.length === 0) return;
-    const chunk = this.#buffer;
-    this.#buffer = "";
-    this.#sink(chunk);
+    this.#out.flush();
   }
 
   #line(json: string): void {
-    this.#buffer += json + "\n";
-    if (this.#buffer.length >= this.#chunkChars) this.flush();
+    this.#out.append(json + "\n");
   }
 }
 
