@@ -2,12 +2,15 @@
 // Builds the teaching guests and the raw KVM benchmark loop.
 //
 //   guests/src/<name>.S  --as-->  guests/build/obj/<name>.o  --ld (src/guest.ld)-->  guests/build/<name>.bin
+//   guests/src/lib/*.S   routines the guests share, pulled in with `.include "lib/<file>.S"`
+//                        (as -I guests/src); they are not guests themselves
 //   bench/raw-kvm-loop.c --gcc -O2-->  bench/build/raw-kvm-loop
 //
 // Each .bin is a flat image: the bytes the VMM copies to guest-physical 0x7c00 (boot-sector
 // convention); its first byte is the first instruction the vCPU runs in real mode.
-// Only outputs older than their inputs are rebuilt. One line per guest; on a failure the tool's
-// own message is printed and the process exits with status 1.
+// Only outputs older than their inputs are rebuilt; a guest's inputs are its source, the files
+// it includes (followed recursively) and the linker script. One line per guest; on a failure
+// the tool's own message is printed and the process exits with status 1.
 //
 // Run by `npm run build` in apps/vmm; paths come from this file's location, not the cwd.
 // No dependencies: node:fs, node:path, node:child_process only.
@@ -49,6 +52,23 @@ function stale(output, inputs) {
   return inputs.some((input) => mtime(input) > built);
 }
 
+const INCLUDE = /^\s*\.include\s+"([^"]+)"/gm;
+
+/**
+ * The files `source` pulls in with `.include "..."`, directly or through another include,
+ * resolved the way `as -I srcDir` resolves them. A conditional include counts too (a rebuild
+ * too many is harmless); a name that does not resolve is left for `as` to report.
+ */
+function includes(source, seen = new Set()) {
+  for (const [, name] of readFileSync(source, 'utf8').matchAll(INCLUDE)) {
+    const path = join(srcDir, name);
+    if (seen.has(path) || !existsSync(path)) continue;
+    seen.add(path);
+    includes(path, seen);
+  }
+  return [...seen];
+}
+
 /** Runs a tool; on failure throws with the tool's own diagnostics. */
 function run(tool, args) {
   try {
@@ -78,10 +98,10 @@ function buildGuest(name) {
   const source = join(srcDir, `${name}.S`);
   const object = join(objDir, `${name}.o`);
   const image = join(buildDir, `${name}.bin`);
-  const inputs = [source, linkerScript];
+  const inputs = [source, ...includes(source), linkerScript];
   let state = 'up to date';
   if (stale(image, inputs)) {
-    produce(object, (tmp) => run(AS, ['--64', '-o', tmp, source]));
+    produce(object, (tmp) => run(AS, ['--64', '-I', srcDir, '-o', tmp, source]));
     produce(image, (tmp) => run(LD, ['-T', linkerScript, '-o', tmp, object]));
     state = 'built';
   }

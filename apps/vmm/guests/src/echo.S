@@ -22,26 +22,23 @@
  */
         .code16
         .intel_syntax noprefix
+        .include "lib/uart.S"           # UART_DATA, UART_LSR, LSR_DATA_READY; putc and puts
+        .include "lib/debugcon.S"       # mark: trace markers on port 0xe9
+        .include "lib/decimal.S"        # print_decimal
+        .include "lib/stack.S"          # real_mode_stack
         .section .text.start, "ax"
         .globl _start
 
-        .set UART_DATA, 0x3f8           # write: transmit holding register, read: receive buffer
-        .set UART_LSR,  0x3fd           # line status register
-        .set LSR_DATA_READY, 0x01
-        .set DEBUGCON,  0xe9
-
 _start:
-        # A stack, because this guest calls subroutines. SS = 0 already; the 30 KiB below the
-        # image (0x0500-0x7bff) is free RAM, and the stack grows down from 0x7c00 into it.
-        xor ax, ax
-        mov ss, ax
-        mov sp, 0x7c00
+        # A stack, because this guest calls subroutines: it grows down from the image into the
+        # free RAM below it (0x0500-0x7bff).
+        real_mode_stack                 # SS:SP = 0000:7c00; plain RAM, no exits
         cld
 
         mov si, offset prompt
-        call puts                       # one KVM_EXIT_IO (out 0x3f8) per prompt byte
-        mov si, offset marker_polling
-        call mark                       # KVM_EXIT_IO out 0xe9 per byte: a trace marker
+        call puts                       # UART: "Type a line: ", KVM_EXIT_IO (out 0x3f8) per byte
+        mov si, offset marker_polling   # "polling the UART\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         xor cx, cx                      # CX counts the characters of the line
 read_loop:
@@ -56,23 +53,23 @@ read_loop:
         cmp al, 'z'
         ja 1f
         sub al, 'a' - 'A'
-1:      call putc                       # KVM_EXIT_IO out 0x3f8: the echo
+1:      call putc                       # UART: the echo, one KVM_EXIT_IO (out 0x3f8)
         jmp read_loop
 
 line_done:
         mov al, '\n'
-        call putc
-        mov si, offset marker_done
-        call mark
+        call putc                       # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
+        mov si, offset marker_done      # "line complete\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov si, offset you_typed
-        call puts
+        call puts                       # UART: "You typed ", KVM_EXIT_IO (out 0x3f8) per byte
         mov ax, cx
-        call print_decimal
+        call print_decimal              # UART: CX in decimal, KVM_EXIT_IO (out 0x3f8) per digit
         mov si, offset characters
         cmp cx, 1                       # "1 character", "5 characters"
         jne 2f
         mov si, offset character
-2:      call puts
+2:      call puts                       # UART: the rest of the line, KVM_EXIT_IO per byte
 
 halt:
         cli
@@ -94,53 +91,16 @@ poll:
         in al, dx
         ret
 
-# putc: transmit AL. Our UART's transmitter is always empty (LSR bits 5/6 = 1), so unlike
-# code for real hardware we do not poll LSR before writing.
-putc:
-        mov dx, UART_DATA
-        # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1, data = AL).
-        out dx, al
-        ret
-
-# puts: transmit the 0-terminated string at DS:SI.
-puts:
-        lodsb
-        test al, al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-# mark: send the 0-terminated string at DS:SI to debugcon (port 0xe9); the VMM turns each
-# '\n'-terminated line into a labelled marker on this vCPU's timeline.
-mark:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1).
-        out dx, al
-        jmp 1b
-2:      ret
-
-# print_decimal: print AX (0..65535) in decimal. Digits come out of `div` least significant
-# first, so they are pushed and printed in reverse.
-print_decimal:
-        push cx
-        mov bx, 10
-        xor cx, cx
-1:      xor dx, dx
-        div bx                          # DX:AX / 10 -> AX quotient, DX remainder (0..9)
-        push dx
-        inc cx
-        test ax, ax
-        jnz 1b
-2:      pop ax
-        add al, '0'
-        call putc
-        loop 2b
-        pop cx
-        ret
+# The shared helpers (lib/), assembled here as 16-bit real-mode code. Our UART's transmitter is
+# always empty (LSR bits 5/6 = 1), so unlike code for real hardware putc does not poll LSR first.
+        # putc: AL -> UART. One KVM_EXIT_IO (out 0x3f8, size 1).
+        uart_putc_routine putc, 16
+        # puts: the string at SI -> UART. One KVM_EXIT_IO (out 0x3f8) per byte.
+        write_string_routine puts, UART_DATA
+        # mark: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark, DEBUGCON
+        # print_decimal: AX in decimal, via putc. One KVM_EXIT_IO (out 0x3f8) per digit.
+        print_decimal_routine print_decimal, 16
 
 prompt:         .asciz "Type a line: "
 you_typed:      .asciz "You typed "

@@ -15,23 +15,19 @@
  */
         .code16                         # the CPU starts in 16-bit real mode, like an 8086
         .intel_syntax noprefix
+        .include "lib/uart.S"           # UART_DATA, and write_string: a string to a port
         .section .text.start, "ax"
         .globl _start
 _start:
         # DS = 0 already (contract), so [si] addresses guest-physical memory directly.
         # No stack is needed: this guest never calls, pushes or takes an interrupt.
         mov si, offset message
-        mov dx, 0x3f8                   # COM1 transmit holding register (THR)
         cld                             # lodsb walks forward through the string
-
-next_char:
-        lodsb                           # AL = [DS:SI], SI += 1 — ordinary memory: no exit
-        test al, al                     # the string ends with a 0 byte
-        jz done
-        # VM exit: KVM_EXIT_IO, out, port 0x3f8, size 1, data = AL.
-        # The VMM's UART prints AL; KVM_RUN then resumes us right after this instruction.
-        out dx, al
-        jmp next_char
+        # Each byte: lodsb (ordinary memory, no exit), then `out dx, al` to port 0x3f8, the
+        # COM1 transmit holding register (THR): one KVM_EXIT_IO (out, port 0x3f8, size 1,
+        # data = the byte). The VMM's UART prints it; KVM_RUN then resumes us right after the
+        # `out`. The loop itself is in lib/write-string.S, shared by every guest.
+        write_string UART_DATA          # "Hello from the guest!\n": 22 x KVM_EXIT_IO out 0x3f8
 
 done:
         cli                             # IF is already 0 since reset; said again to be explicit

@@ -17,23 +17,19 @@
  */
         .code16
         .intel_syntax noprefix
+        .include "lib/debugcon.S"       # DEBUGCON, and write_string: a string to a port
         .section .text.start, "ax"
         .globl _start
 _start:
         mov si, offset marker
-        mov dx, 0xe9                    # debugcon: every byte written here goes to the trace
         cld
-1:      lodsb
-        test al, al
-        jz 2f
-        # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1): one byte of the marker.
-        out dx, al
-        jmp 1b
+        write_string DEBUGCON           # "about to halt\n": 14 x KVM_EXIT_IO out 0xe9 (a marker)
 
-2:      cli                             # IF is already 0; stated so the intent is visible
+halt:
+        cli                             # IF is already 0; stated so the intent is visible
         # VM exit: KVM_EXIT_HLT — the last exit of this run.
         hlt
-        jmp 2b                          # only an NMI could get here; halt again
+        jmp halt                        # only an NMI could get here; halt again
 
 marker:
         .asciz "about to halt\n"

@@ -20,14 +20,17 @@
  * Entry: real mode, CS:IP = 0000:7c00, EFLAGS = 0x2 (IF = 0), registers 0, segment bases 0.
  */
         .intel_syntax noprefix
-        .set UART, 0x3f8
-        .set DEBUGCON, 0xe9
+        .include "lib/uart.S"           # putc, puts: text to the UART (port 0x3f8)
+        .include "lib/debugcon.S"       # mark16, mark32, mark64: trace markers on port 0xe9
+        .include "lib/hex.S"            # print_hex64
+        .include "lib/decimal.S"        # print_dec64
+        .include "lib/protected-mode.S" # enter_protected_mode, flat_gdt, SEL_CODE64
+        .include "lib/stack.S"          # real_mode_stack, STACK_TOP
         .set PML4, 0x1000               # page-map level 4   (the table CR3 points to)
         .set PDPT, 0x2000               # page-directory-pointer table
         .set PD,   0x3000               # page directory: entry 0 maps a 2 MiB page at 0
         .set MSR_EFER, 0xc0000080
         .set EFER_LME, 1 << 8           # long mode enable (we set it)
-        .set CR0_PE, 1 << 0
         .set CR0_PG, 1 << 31
         .set CR4_PAE, 1 << 5
 
@@ -36,29 +39,19 @@
         .globl _start
 _start:
         cli                             # IF is 0 since reset; we have no IDT for any mode anyway
-        xor ax, ax
-        mov ss, ax
-        mov sp, 0x7c00
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
         cld
-        mov si, offset m_real
-        call mark16                     # "real mode: entering protected mode"
+        mov si, offset m_real           # "real mode: entering protected mode\n"
+        call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
-        # --- Step 1: protected mode.
-        lgdt [gdt_descriptor]
-        mov eax, cr0
-        or eax, CR0_PE
-        mov cr0, eax
-        ljmp 0x08, offset pm32          # CS = 0x08: 32-bit code; the CPU now decodes 32-bit
+        # --- Step 1: protected mode. lgdt with the flat GDT below, CR0.PE = 1, and a far jump
+        # to selector 0x08 (32-bit code): the CPU now decodes 32-bit code. DS/ES/SS = 0x10
+        # (flat data), ESP = 0x7c00. The same switch as mmio and triple-fault make.
+        enter_protected_mode            # real mode -> 32-bit protected mode (lib/protected-mode.S)
+        .code32                         # (the macro already switched the assembler to 32-bit)
 
-        .code32
-pm32:
-        mov ax, 0x10                    # flat data for every data segment
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, 0x7c00
-        mov esi, offset m_pm
-        call mark32                     # "32-bit protected mode: building page tables"
+        mov esi, offset m_pm            # "32-bit protected mode: building page tables\n"
+        call mark32                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # --- Step 2: paging structures. RAM is zero, so only three entries need writing.
         # Bits: 0x1 present, 0x2 writable, 0x80 (in a PD entry) "page size": a 2 MiB page.
@@ -68,8 +61,8 @@ pm32:
         # Guest-virtual 0..2 MiB now maps to guest-physical 0..2 MiB: the code keeps running at
         # the same addresses once paging is on.
 
-        mov esi, offset m_paging
-        call mark32                     # "enabling PAE, EFER.LME and paging"
+        mov esi, offset m_paging        # "enabling PAE, EFER.LME and paging\n"
+        call mark32                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         mov eax, cr4
         or eax, CR4_PAE                 # long mode requires PAE-format (64-bit) page entries
@@ -87,31 +80,31 @@ pm32:
         mov cr0, eax                    # is now in IA-32e "compatibility mode" (still 32-bit code)
 
         # --- Step 3: a far jump to a code segment with L = 1 makes the CPU decode 64-bit code.
-        ljmp 0x18, offset lm64
+        ljmp SEL_CODE64, offset lm64    # selector 0x18: the GDT's 64-bit code descriptor
 
         .code64
 lm64:
-        mov ax, 0x10                    # data segments are mostly ignored in 64-bit mode
+        mov ax, SEL_DATA                # data segments are mostly ignored in 64-bit mode
         mov ds, ax
         mov es, ax
         mov ss, ax
-        mov rsp, 0x7c00
+        mov rsp, STACK_TOP              # the same stack, now addressed through RSP
         lea rsi, [rip + m_lm]           # RIP-relative addressing: new in 64-bit mode
-        call mark64                     # "64-bit long mode"
+        call mark64                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         lea rsi, [rip + s_hello]
-        call puts                       # "Hello from 64-bit long mode\n"
+        call puts                       # UART: the greeting, KVM_EXIT_IO (out 0x3f8) per byte
 
         # EFER now reads 0x500: LME (bit 8, ours) and LMA (bit 10, set by the CPU).
         lea rsi, [rip + s_efer]
-        call puts
+        call puts                       # UART: "EFER = 0x", KVM_EXIT_IO (out 0x3f8) per byte
         mov ecx, MSR_EFER
         rdmsr
         shl rdx, 32
         or rax, rdx
-        call print_hex64
+        call print_hex64                # UART: RAX as 16 hex digits, one KVM_EXIT_IO per digit
         lea rsi, [rip + s_efer_tail]
-        call puts
+        call puts                       # UART: the explanation, KVM_EXIT_IO per byte
 
         # 20! with 64-bit multiplies: 2432902008176640000 = 0x21c3677c82b40000.
         mov eax, 1                      # writing EAX zero-extends into RAX
@@ -122,117 +115,49 @@ lm64:
         jbe 1b
         mov rbx, rax
         lea rsi, [rip + s_fact]
-        call puts
-        mov rax, rbx
-        call print_dec64
+        call puts                       # UART: "20! = ", KVM_EXIT_IO (out 0x3f8) per byte
+        mov rax, rbx                    # (the helpers preserve RBX: 20! stays there)
+        call print_dec64                # UART: RAX in decimal, one KVM_EXIT_IO per digit
         lea rsi, [rip + s_fact_hex]
-        call puts
+        call puts                       # UART: " = 0x", KVM_EXIT_IO (out 0x3f8) per byte
         mov rax, rbx
-        call print_hex64
+        call print_hex64                # UART: RAX as 16 hex digits, one KVM_EXIT_IO per digit
         lea rsi, [rip + s_fact_tail]
-        call puts
+        call puts                       # UART: the explanation, KVM_EXIT_IO per byte
 
-        lea rsi, [rip + m_done]
-        call mark64
+        lea rsi, [rip + m_done]         # "long-mode guest done\n"
+        call mark64                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
         hlt                             # VM exit: KVM_EXIT_HLT with IF = 0: the run ends
         jmp halt
 
-# ---------------------------------------------------------------- 64-bit helpers
+# ---------------------------------------------------------------- helpers
 
-putc:                                   # AL -> UART. VM exit: KVM_EXIT_IO (out, 0x3f8, size 1)
-        push rdx
-        mov dx, UART
-        out dx, al
-        pop rdx
-        ret
-
-puts:                                   # 0-terminated string at RSI -> UART
-        lodsb
-        test al, al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-mark64:                                 # 0-terminated string at RSI -> debugcon: a marker
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
-
-print_hex64:                            # RAX as 16 hex digits
-        push rcx
-        push rdx
-        mov rdx, rax
-        mov ecx, 16
-1:      rol rdx, 4
-        mov al, dl
-        and al, 0x0f
-        add al, '0'
-        cmp al, '9'
-        jbe 2f
-        add al, 'a' - '0' - 10
-2:      call putc
-        loop 1b
-        pop rdx
-        pop rcx
-        ret
-
-print_dec64:                            # RAX (unsigned) in decimal, up to 20 digits
-        mov ecx, 10
-        xor r8d, r8d                    # R8: digit count (R8-R15 exist only in 64-bit mode)
-1:      xor edx, edx
-        div rcx                         # RDX:RAX / 10 -> RAX quotient, RDX remainder
-        push rdx
-        inc r8
-        test rax, rax
-        jnz 1b
-2:      pop rax
-        add al, '0'
-        call putc
-        dec r8
-        jnz 2b
-        ret
-
-# ---------------------------------------------------------------- 32-bit and 16-bit helpers
+# The shared helpers (lib/), assembled once per mode their callers run in. In 64-bit mode they
+# use the 64-bit registers: print_dec64 divides all of RDX:RAX by 10 with one `div`.
+        # putc: AL -> UART. One KVM_EXIT_IO (out 0x3f8, size 1).
+        uart_putc_routine putc, 64
+        # puts: the string at RSI -> UART. One KVM_EXIT_IO (out 0x3f8) per byte.
+        write_string_routine puts, UART_DATA
+        # mark64: the string at RSI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark64, DEBUGCON
+        # print_hex64: RAX as 16 hex digits, via putc. One KVM_EXIT_IO (out 0x3f8) per digit.
+        print_hex_routine print_hex64, 64
+        # print_dec64: RAX in decimal, via putc. One KVM_EXIT_IO (out 0x3f8) per digit.
+        print_decimal_routine print_dec64, 64
 
         .code32
-mark32:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+        # mark32: the string at ESI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark32, DEBUGCON
 
         .code16
-mark16:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+        # mark16: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark16, DEBUGCON
 
 # ---------------------------------------------------------------- data
 
-        .balign 8
-gdt:
-        .quad 0                         # 0x00: null descriptor
-        .quad 0x00cf9a000000ffff        # 0x08: 32-bit code (D = 1), flat, ring 0
-        .quad 0x00cf92000000ffff        # 0x10: data, flat, writable
-        .quad 0x00af9a000000ffff        # 0x18: 64-bit code: L = 1 (bit 53), D = 0, ring 0
-gdt_end:
-gdt_descriptor:
-        .word gdt_end - gdt - 1
-        .long gdt
+        flat_gdt code64=1               # the GDT: null, 32-bit code, data, 64-bit code (0x18)
 
 s_hello:        .asciz "Hello from 64-bit long mode\n"
 s_efer:         .asciz "EFER = 0x"

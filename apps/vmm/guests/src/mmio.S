@@ -35,49 +35,38 @@
         .set DEV_COUNTER,  DEV + 0x8
         .set DEV_DOORBELL, DEV + 0xc
         .set UNASSIGNED, 0xe0000000     # outside RAM, no device: reads float to all-ones
-        .set UART, 0x3f8
-        .set DEBUGCON, 0xe9
+        .include "lib/uart.S"           # putc, puts: text to the UART (port 0x3f8)
+        .include "lib/debugcon.S"       # mark16, mark: trace markers on port 0xe9
+        .include "lib/hex.S"            # print_hex32
+        .include "lib/protected-mode.S" # enter_protected_mode, flat_gdt
+        .include "lib/stack.S"          # real_mode_stack
 
         .code16
         .section .text.start, "ax"
         .globl _start
 _start:
         cli                             # no interrupts while the CPU changes modes (IF=0 anyway)
-        xor ax, ax
-        mov ss, ax
-        mov sp, 0x7c00                  # a real-mode stack below the image for mark16's call
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
         cld
-        mov si, offset m_entering
-        call mark16                     # KVM_EXIT_IO out 0xe9 per byte: "entering protected mode"
+        mov si, offset m_entering       # "entering protected mode\n"
+        call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
-        # Load GDTR with our table's base and limit. The CPU only reads the table when a segment
-        # register is loaded below; KVM lets the guest do this without any exit.
-        lgdt [gdt_descriptor]
-        mov eax, cr0
-        or eax, 1                       # CR0.PE: protected mode on
-        mov cr0, eax
-        # CS still holds a real-mode segment; a far jump loads it with selector 0x08 (our 32-bit
-        # code descriptor) and from the next instruction on the CPU decodes 32-bit code.
-        ljmp 0x08, offset pm32
+        # Load the flat GDT (base 0, limit 4 GiB), set CR0.PE and far-jump into 32-bit code;
+        # DS/ES/SS = flat data, ESP = 0x7c00. KVM lets the guest do all of it without any exit.
+        enter_protected_mode            # real mode -> 32-bit protected mode (lib/protected-mode.S)
+        .code32                         # (the macro already switched the assembler to 32-bit)
 
-        .code32
-pm32:
-        mov ax, 0x10                    # selector 0x10: flat 32-bit data, base 0, limit 4 GiB
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, 0x7c00
-        mov esi, offset m_pm
-        call mark                       # "in 32-bit protected mode"
+        mov esi, offset m_pm            # now ESI: addresses are 32 bits wide
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # --- ID. VM exit: KVM_EXIT_MMIO (read, 0xd0000000, len 4). The VMM answers "KVMS".
         mov esi, offset s_id
-        call puts
+        call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [DEV_ID]
         mov [id_value], eax             # keep it to print as text too (RAM: no exit)
-        call print_hex32
+        call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
         mov esi, offset s_quote
-        call puts
+        call puts                       # UART: ' "', KVM_EXIT_IO (out 0x3f8) per byte
         mov esi, offset id_value        # the four bytes of the ID are ASCII: 'K' 'V' 'M' 'S'
         mov ecx, 4
 1:      lodsb
@@ -86,132 +75,77 @@ pm32:
         cmp al, 0x7e
         jbe 3f
 2:      mov al, '?'
-3:      call putc
+3:      call putc                       # UART: one ID byte, one KVM_EXIT_IO (out 0x3f8)
         loop 1b
         mov esi, offset s_endquote
-        call puts
+        call puts                       # UART: '"\n', KVM_EXIT_IO (out 0x3f8) per byte
 
         # --- SCRATCH. VM exit: KVM_EXIT_MMIO (write, 0xd0000004, len 4, data 0x1badc0de);
         # the VMM stores the value. Then a read of the same address: another KVM_EXIT_MMIO.
         mov dword ptr [DEV_SCRATCH], 0x1badc0de
         mov esi, offset s_scratch
-        call puts
+        call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [DEV_SCRATCH]          # VM exit: KVM_EXIT_MMIO (read, 0xd0000004, len 4)
-        call print_hex32
-        call newline
+        call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
+        call newline                    # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
 
         # --- COUNTER, twice. Two identical instructions, two different answers: that is a
         # device, not memory. Each read is one KVM_EXIT_MMIO (read, 0xd0000008, len 4).
         mov esi, offset s_counter
-        call puts
+        call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [DEV_COUNTER]
-        call print_hex32
-        call newline
+        call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
+        call newline                    # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
         mov esi, offset s_counter
-        call puts
+        call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [DEV_COUNTER]
-        call print_hex32
-        call newline
+        call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
+        call newline                    # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
 
         # --- DOORBELL. VM exit: KVM_EXIT_MMIO (write, 0xd000000c, len 4, data 1).
         mov dword ptr [DEV_DOORBELL], 1
         mov esi, offset s_doorbell
-        call puts
+        call puts                       # UART: "DOORBELL ... rung\n", KVM_EXIT_IO per byte
 
         # --- Unassigned. VM exit: KVM_EXIT_MMIO (read, 0xe0000000, len 4). No device answers,
         # so the VMM returns all-ones, as an empty bus does on a PC.
         mov esi, offset s_unassigned
-        call puts
+        call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [UNASSIGNED]
-        call print_hex32
+        call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
         mov esi, offset s_nothing
-        call puts
+        call puts                       # UART: " (nothing there)\n", KVM_EXIT_IO per byte
 
-        mov esi, offset m_done
-        call mark
+        mov esi, offset m_done          # "MMIO tour done\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
         hlt                             # VM exit: KVM_EXIT_HLT with IF = 0: the run ends
         jmp halt
 
-# ---------------------------------------------------------------- 32-bit helpers
+# ---------------------------------------------------------------- helpers
 
-# putc: AL to the UART. VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1).
-putc:
-        push edx
-        mov dx, UART
-        out dx, al
-        pop edx
-        ret
+# The shared helpers (lib/), assembled once per mode their callers run in.
+        # putc: AL -> UART. One KVM_EXIT_IO (out 0x3f8, size 1).
+        uart_putc_routine putc, 32
+        # puts: the string at ESI -> UART. One KVM_EXIT_IO (out 0x3f8) per byte.
+        write_string_routine puts, UART_DATA
+        # mark: the string at ESI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark, DEBUGCON
+        # print_hex32: EAX as 8 hex digits, via putc. One KVM_EXIT_IO (out 0x3f8) per digit.
+        print_hex_routine print_hex32, 32
 
-newline:
+newline:                                # '\n' -> UART: 1 KVM_EXIT_IO (out 0x3f8)
         mov al, '\n'
         jmp putc
 
-# puts: the 0-terminated string at ESI to the UART.
-puts:
-        lodsb
-        test al, al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-# mark: the 0-terminated string at ESI to debugcon (port 0xe9): a trace marker.
-mark:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
-
-# print_hex32: EAX as 8 hex digits, most significant first.
-print_hex32:
-        push ecx
-        push edx
-        mov edx, eax
-        mov ecx, 8
-1:      rol edx, 4                      # bring the next nibble to the bottom
-        mov al, dl
-        and al, 0x0f
-        add al, '0'
-        cmp al, '9'
-        jbe 2f
-        add al, 'a' - '0' - 10
-2:      call putc
-        loop 1b
-        pop edx
-        pop ecx
-        ret
-
-# ---------------------------------------------------------------- 16-bit helper
-
         .code16
-mark16:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+        # mark16: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark16, DEBUGCON
 
 # ---------------------------------------------------------------- data
 
-        .balign 8
-# The Global Descriptor Table. Each 8-byte descriptor packs base, limit and flags:
-#   0x00cf9a000000ffff: base 0, limit 0xfffff x 4 KiB = 4 GiB, present, ring 0, code, 32-bit
-#   0x00cf92000000ffff: the same, but a writable data segment
-gdt:
-        .quad 0                         # entry 0: the null descriptor (required)
-        .quad 0x00cf9a000000ffff        # selector 0x08: flat 32-bit code
-        .quad 0x00cf92000000ffff        # selector 0x10: flat 32-bit data
-gdt_end:
-gdt_descriptor:
-        .word gdt_end - gdt - 1         # limit: size of the table minus one
-        .long gdt                       # linear base address
+        flat_gdt                        # the GDT: null, flat 32-bit code (0x08), flat data (0x10)
 
 id_value:       .long 0
 s_id:           .asciz "ID         (0xd0000000) = "

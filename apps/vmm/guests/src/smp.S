@@ -25,14 +25,14 @@
  */
         .code16
         .intel_syntax noprefix
-        .section .text.start, "ax"
-        .globl _start
-
-        .set UART, 0x3f8
-        .set DEBUGCON, 0xe9
-        .set STACK_TOP, 0x7c00          # stacks grow down from the image...
+        .include "lib/uart.S"           # putc, puts: text to the UART (port 0x3f8)
+        .include "lib/debugcon.S"       # mark: trace markers on port 0xe9
+        .include "lib/decimal.S"        # print_decimal
+        .include "lib/stack.S"          # STACK_TOP = 0x7c00: stacks grow down from the image...
         .set STACK_SIZE, 0x200          # ...512 bytes per vCPU: vCPU n uses [top-(n+1)*512, top-n*512)
 
+        .section .text.start, "ax"
+        .globl _start
 _start:
         cli
         cld
@@ -56,16 +56,16 @@ _start:
 
         call lock_acquire
         # ---- critical section: only one vCPU at a time gets here ----
-        mov si, offset m_locked
-        call mark                       # KVM_EXIT_IO out 0xe9 per byte: "lock taken"
+        mov si, offset m_locked         # "lock taken\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov si, offset s_vcpu
-        call puts                       # "vCPU "
+        call puts                       # UART: "vCPU ", KVM_EXIT_IO (out 0x3f8) per byte
         mov ax, di
-        call print_index                # "3"
+        call print_decimal              # UART: "3", KVM_EXIT_IO (out 0x3f8) per digit
         mov si, offset s_alive
-        call puts                       # " is alive\n"
-        mov si, offset m_unlocking
-        call mark                       # "releasing lock"
+        call puts                       # UART: " is alive\n", KVM_EXIT_IO (out 0x3f8) per byte
+        mov si, offset m_unlocking      # "releasing lock\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         # ---- end of the critical section ----
         call lock_release
 
@@ -93,41 +93,16 @@ lock_release:
         mov byte ptr [lock_byte], 0
         ret
 
-# print_index: AX (0..99) in decimal.
-print_index:
-        mov bl, 10
-        div bl                          # AL = AX / 10 (tens), AH = AX % 10 (units)
-        test al, al
-        jz 1f                           # no leading zero for 0..9
-        push ax
-        add al, '0'
-        call putc
-        pop ax
-1:      mov al, ah
-        add al, '0'
-        jmp putc
-
-putc:                                   # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1)
-        mov dx, UART
-        out dx, al
-        ret
-
-puts:                                   # 0-terminated string at DS:SI -> UART
-        lodsb
-        test al, al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-mark:                                   # 0-terminated string at DS:SI -> debugcon marker
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+# The shared helpers (lib/), assembled here as 16-bit real-mode code. Every vCPU runs this same
+# code on its own stack; the helpers keep nothing in memory, so they need no lock of their own.
+        # putc: AL -> UART. One KVM_EXIT_IO (out 0x3f8, size 1).
+        uart_putc_routine putc, 16
+        # puts: the string at SI -> UART. One KVM_EXIT_IO (out 0x3f8) per byte.
+        write_string_routine puts, UART_DATA
+        # mark: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark, DEBUGCON
+        # print_decimal: AX in decimal, via putc. One KVM_EXIT_IO (out 0x3f8) per digit.
+        print_decimal_routine print_decimal, 16
 
 s_vcpu:         .asciz "vCPU "
 s_alive:        .asciz " is alive\n"

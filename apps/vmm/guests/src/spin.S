@@ -13,18 +13,13 @@
  */
         .code16
         .intel_syntax noprefix
+        .include "lib/debugcon.S"       # DEBUGCON, and write_string: a string to a port
         .section .text.start, "ax"
         .globl _start
 _start:
         mov si, offset marker
-        mov dx, 0xe9                    # debugcon: bytes become a trace marker
         cld
-1:      lodsb
-        test al, al
-        jz forever
-        # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1): one byte of the marker.
-        out dx, al
-        jmp 1b
+        write_string DEBUGCON           # "spinning forever...\n": 20 x KVM_EXIT_IO out 0xe9
 
 forever:
         # No exits from here on: the CPU (or, on a software KVM backend, KVM's instruction

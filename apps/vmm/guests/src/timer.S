@@ -35,11 +35,10 @@
  */
         .code16
         .intel_syntax noprefix
-        .section .text.start, "ax"
-        .globl _start
+        .include "lib/uart.S"           # putc, puts: text to the UART (port 0x3f8)
+        .include "lib/debugcon.S"       # mark: trace markers on port 0xe9
+        .include "lib/stack.S"          # real_mode_stack
 
-        .set UART, 0x3f8
-        .set DEBUGCON, 0xe9
         .set PIC1_CMD, 0x20             # master 8259A: command/status
         .set PIC1_DATA, 0x21            # master 8259A: data (ICW2-4, mask register IMR)
         .set PIC2_CMD, 0xa0             # slave 8259A
@@ -53,25 +52,26 @@
         .set TICKS_WANTED, 5
         .set EOI, 0x20                  # OCW2: non-specific end of interrupt
 
+        .section .text.start, "ax"
+        .globl _start
 _start:
         cli                             # IF = 0 since reset; said explicitly
-        xor ax, ax
-        mov ds, ax
-        mov ss, ax
-        mov sp, 0x7c00                  # interrupts push FLAGS, CS, IP: we need a stack
+        # Interrupts push FLAGS, CS, IP: we need a stack.
+        real_mode_stack                 # SS:SP = 0000:7c00 (and AX = 0); plain RAM, no exits
+        mov ds, ax                      # DS = 0: the IVT and our variables, by address
         cld
 
         # ---- 1. The IVT entry. In real mode vector v's handler address (offset, then
         # segment) is at physical v*4. Plain RAM writes: no exits.
-        mov si, offset m_ivt
-        call mark
+        mov si, offset m_ivt            # "IVT: vector 0x20 -> IRQ0 handler\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov word ptr [VECTOR_BASE * 4], offset irq0_handler
         mov word ptr [VECTOR_BASE * 4 + 2], 0
 
         # ---- 2. Initialise both PICs. Every `out` below is a KVM_EXIT_IO with a userspace
         # irqchip (ports 0x20/0x21/0xa0/0xa1); with the in-kernel irqchip KVM handles them.
-        mov si, offset m_pic
-        call mark
+        mov si, offset m_pic            # "PIC: IRQ0-7 -> vectors 0x20-0x27, only IRQ0 unmasked\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov al, 0x11                    # ICW1: edge triggered, cascaded, ICW4 follows
         out PIC1_CMD, al
         out PIC2_CMD, al
@@ -93,8 +93,8 @@ _start:
 
         # ---- 3. PIT channel 0: 100 Hz. From the second byte on, it counts down and raises
         # IRQ0 at every wrap.
-        mov si, offset m_pit
-        call mark
+        mov si, offset m_pit            # "PIT: channel 0 at 100 Hz\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov al, 0x34                    # channel 0, access lobyte then hibyte, mode 2, binary
         out PIT_CMD, al
         mov al, PIT_RELOAD & 0xff
@@ -107,8 +107,8 @@ _start:
         # is a KVM_EXIT_IO (in, port 0x20) with a userspace irqchip. Once the PIT has fired, the
         # VMM holds an interrupt it cannot inject (IF = 0) and asks KVM for an interrupt window.
         # The poll gives up after 65535 reads, so a PIC without IRR reads cannot hang us here.
-        mov si, offset m_wait
-        call mark
+        mov si, offset m_wait           # "waiting for IRQ0 with interrupts off\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         mov al, 0x0a
         out PIC1_CMD, al
         mov cx, 0xffff
@@ -116,8 +116,8 @@ _start:
         test al, 1
         loopz 1b                        # again while bit 0 is clear (and CX not exhausted)
 
-        mov si, offset m_sti
-        call mark
+        mov si, offset m_sti            # "sti\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
         # `sti` takes effect after the NEXT instruction (the "STI shadow"); from then on the
         # interrupt window is open. With a userspace irqchip, KVM sees the window the VMM asked
         # for and returns KVM_EXIT_IRQ_WINDOW_OPEN; the VMM injects vector 0x20 with
@@ -153,9 +153,9 @@ finished:
         mov al, 0xff
         out PIC1_DATA, al
         mov si, offset s_done
-        call puts
-        mov si, offset m_done
-        call mark
+        call puts                       # UART: "done\n", KVM_EXIT_IO (out 0x3f8) per byte
+        mov si, offset m_done           # "5 ticks: done\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
         # VM exit: KVM_EXIT_HLT with IF = 0 (userspace irqchip): the run ends. With the
@@ -171,12 +171,12 @@ irq0_handler:
         push si
         inc byte ptr [ticks]
         mov si, offset s_tick
-        call puts                       # "tick "
+        call puts                       # UART: "tick ", KVM_EXIT_IO (out 0x3f8) per byte
         mov al, [ticks]
         add al, '0'                     # 1..5: a single digit
-        call putc
+        call putc                       # UART: the digit, one KVM_EXIT_IO (out 0x3f8)
         mov al, '\n'
-        call putc
+        call putc                       # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
         # End Of Interrupt: without it the PIC keeps IRQ0 "in service" and never delivers it
         # again. With a userspace irqchip: KVM_EXIT_IO (out, port 0x20, data 0x20).
         mov al, EOI
@@ -186,27 +186,14 @@ irq0_handler:
         pop ax
         iret                            # pops IP, CS, FLAGS (IF = 1 again): back to the hlt
 
-putc:                                   # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1)
-        mov dx, UART
-        out dx, al
-        ret
-
-puts:                                   # 0-terminated string at DS:SI -> UART
-        lodsb
-        test al, al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-mark:                                   # 0-terminated string at DS:SI -> debugcon marker
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+# The shared helpers (lib/), assembled here as 16-bit real-mode code. The handler calls them
+# too, with interrupts off (IF = 0 inside a handler), so a tick cannot re-enter them.
+        # putc: AL -> UART. One KVM_EXIT_IO (out 0x3f8, size 1).
+        uart_putc_routine putc, 16
+        # puts: the string at SI -> UART. One KVM_EXIT_IO (out 0x3f8) per byte.
+        write_string_routine puts, UART_DATA
+        # mark: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark, DEBUGCON
 
 ticks:          .byte 0
 s_tick:         .asciz "tick "

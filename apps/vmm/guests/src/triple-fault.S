@@ -24,41 +24,32 @@
  * Entry: real mode, CS:IP = 0000:7c00, EFLAGS = 0x2 (IF = 0), registers 0, segment bases 0.
  */
         .intel_syntax noprefix
-        .set DEBUGCON, 0xe9
+        .include "lib/debugcon.S"       # mark16, mark: trace markers on port 0xe9
+        .include "lib/protected-mode.S" # enter_protected_mode, flat_gdt
+        .include "lib/stack.S"          # real_mode_stack
 
         .code16
         .section .text.start, "ax"
         .globl _start
 _start:
         cli
-        xor ax, ax
-        mov ss, ax
-        mov sp, 0x7c00
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
         cld
-        mov si, offset m_entering
-        call mark16                     # "entering protected mode"
+        mov si, offset m_entering       # "entering protected mode\n"
+        call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
-        lgdt [gdt_descriptor]           # flat code and data segments (see mmio.S for details)
-        mov eax, cr0
-        or eax, 1                       # CR0.PE
-        mov cr0, eax
-        ljmp 0x08, offset pm32          # reload CS: from here on the CPU decodes 32-bit code
+        # Flat GDT, CR0.PE, far jump: from here on the CPU decodes 32-bit code. No exits.
+        enter_protected_mode            # real mode -> 32-bit protected mode (lib/protected-mode.S)
+        .code32                         # (the macro already switched the assembler to 32-bit)
 
-        .code32
-pm32:
-        mov ax, 0x10
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, 0x7c00
-        mov esi, offset m_idt
-        call mark                       # "loading an empty IDT"
+        mov esi, offset m_idt           # "loading an empty IDT\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # IDTR.limit = 0: not even the first 8-byte gate fits, so every vector is out of range.
         lidt [empty_idt]
 
-        mov esi, offset m_fault
-        call mark                       # "ud2: #UD -> #GP -> #DF -> triple fault"
+        mov esi, offset m_fault         # "ud2: #UD -> #GP -> #DF -> triple fault\n"
+        call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # #UD -> #GP -> #DF -> shutdown, all inside KVM.
         # VM exit: KVM_EXIT_SHUTDOWN. The vCPU never comes back from here.
@@ -71,35 +62,17 @@ halt:
         hlt
         jmp halt
 
-# mark: the 0-terminated string at ESI to debugcon (port 0xe9): a trace marker.
-mark:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+# The shared helpers (lib/), assembled once per mode their callers run in.
+        # mark: the string at ESI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark, DEBUGCON
 
         .code16
-mark16:
-        mov dx, DEBUGCON
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al                      # VM exit: KVM_EXIT_IO (out, port 0xe9, size 1)
-        jmp 1b
-2:      ret
+        # mark16: the string at SI -> a trace marker. One KVM_EXIT_IO (out 0xe9) per byte.
+        write_string_routine mark16, DEBUGCON
 
-        .balign 8
-gdt:
-        .quad 0                         # the null descriptor
-        .quad 0x00cf9a000000ffff        # 0x08: flat 32-bit code, ring 0
-        .quad 0x00cf92000000ffff        # 0x10: flat 32-bit data, ring 0
-gdt_end:
-gdt_descriptor:
-        .word gdt_end - gdt - 1
-        .long gdt
+# ---------------------------------------------------------------- data
+
+        flat_gdt                        # the GDT: null, flat 32-bit code (0x08), flat data (0x10)
 empty_idt:
         .word 0                         # limit 0: no usable gate at all
         .long 0                         # base (irrelevant)
