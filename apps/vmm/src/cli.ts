@@ -19,6 +19,9 @@ Usage:
   kvmscope run --image FILE [options]
                                   run your own flat binary (loaded at 0x7c00, real mode, CS:IP 0000:7c00)
   kvmscope bench [--exits N]      the VMM against a raw C KVM_RUN loop, same guest, same run
+  kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]
+                                  the service: live runs over HTTP and WebSocket, stored runs
+  kvmscope bench-service [--exits N]  what storing, reading, exporting and viewers cost a guest
 
 Run options:
   --vcpus N             vCPUs, ${LIMITS.vcpus.min}-${LIMITS.vcpus.max} (default: the guest's, else 1)
@@ -43,6 +46,16 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case "bench":
         return await runBench(rest);
+      case "serve": {
+        // Loaded on demand: `run` and `guests` never load Prisma or the HTTP stack.
+        const { serveCommand } = await import("./service/serve-command.js");
+        const { RunManager } = await import("./service/run-manager.js");
+        return await serveCommand(rest, (opts) => RunManager.open(opts));
+      }
+      case "bench-service": {
+        const { runServiceBench } = await import("./service/bench-service.js");
+        return await runServiceBench(rest);
+      }
       case undefined:
       case "help":
       case "--help":

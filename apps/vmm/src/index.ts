@@ -10,3 +10,6 @@ export { EXIT_STATUS, exitStatusFor } from "./exit-status.js";
 export { dispatchExit, ExitAction, KVM_EXIT } from "./vcpu/dispatch.js";
 export { Attention, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
 export type { Breakpoint } from "./vcpu/control.js";
+export { RunManager, DEFAULT_LIMITS, parseImport } from "./service/run-manager.js";
+export { ConflictError, LimitError, NotFoundError, UnavailableError } from "./service/types.js";
+export type { ControlRequest, RecordQuery, RunInfo, RunListener, RunRequest, RunService, RunStatus, ServiceLimits } from "./service/types.js";

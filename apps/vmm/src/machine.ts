@@ -80,6 +80,9 @@ export class Machine {
 
   constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
     this.control = new MachineControl(MachineControl.allocate(config.vcpus));
+    // Step mode: nothing runs until told. Set here, not when the vCPUs are released, so that a
+    // resume or step that arrives while the machine is still being built is not undone.
+    if (config.startPaused) this.control.pause();
   }
 
   /** Bytes typed into the guest's serial port; returns how many fitted in its receive queue. */
@@ -244,9 +247,17 @@ export class Machine {
           worker.on("message", (m: FromVcpuThread) => {
             switch (m.type) {
               case "created":
-                handle.kicker = new VcpuKicker(m.vcpuFd, mmapSize, m.tid);
-                handle.stats = new VcpuStats(m.statsFd);
-                resolve();
+                try {
+                  handle.kicker = new VcpuKicker(m.vcpuFd, mmapSize, m.tid);
+                  handle.stats = new VcpuStats(m.statsFd);
+                  resolve();
+                } catch (err) {
+                  vmmError ??= { id, message: `cannot take hold of vCPU ${id}: ${(err as Error).message}` };
+                  control.requestStop(StopReason.VmmError, 0, id);
+                  reject(err as Error);
+                } finally {
+                  control.adopted(id); // the vCPU thread may close its fds now
+                }
                 break;
               case "fatal-exit":
                 fatal = { id: m.id, detail: m.detail };
@@ -289,7 +300,6 @@ export class Machine {
         t.unref();
       }
 
-      if (cfg.startPaused) control.pause(); // step mode: nothing runs until told
       control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
       this.#released = true;
 

@@ -72,6 +72,13 @@ describe.skipIf(!kvm.ok)("run control on real KVM", () => {
     expect((await t.done).outcome).toBe("stopped");
   });
 
+  it("does not lose a resume sent while the step-mode machine is still being built", async () => {
+    const t = start("add");
+    t.machine.resume(); // before the vCPU threads even exist
+    expect((await t.done).outcome).toBe("halted");
+    expect(t.exits()).toHaveLength(3);
+  });
+
   it("stops a paused machine", async () => {
     const t = start("hello");
     await t.until(() => t.machine.status === "paused");

@@ -9,3 +9,4 @@ export * from "./ndjson.js";
 export * from "./chrome.js";
 export * from "./summary.js";
 export * from "./chrome-import.js";
+export * from "./protocol.js";

@@ -94,6 +94,7 @@ const VCPU_BASE = 16;
 const VCPU_WORDS = 4;
 const V_STATE = 0;
 const V_TID = 1;
+const V_ADOPTED = 2; // 1 once the main thread holds its own view of the vCPU's fds
 
 export class MachineControl {
   readonly words: Int32Array;
@@ -272,5 +273,22 @@ export class MachineControl {
   }
   setTid(vcpu: number, tid: number): void {
     Atomics.store(this.words, VCPU_BASE + VCPU_WORDS * vcpu + V_TID, tid);
+  }
+
+  /**
+   * The main thread maps the vCPU's kvm_run page and reads its statistics fd by fd number, so the
+   * vCPU thread must not close those fds before the main thread has taken its own hold of them
+   * (a closed number can be reused at once by another open). Main: adopted(); vCPU thread, before
+   * closing: waitUntilAdopted().
+   */
+  adopted(vcpu: number): void {
+    const i = VCPU_BASE + VCPU_WORDS * vcpu + V_ADOPTED;
+    Atomics.store(this.words, i, 1);
+    Atomics.notify(this.words, i);
+  }
+
+  waitUntilAdopted(vcpu: number, ms: number): boolean {
+    const i = VCPU_BASE + VCPU_WORDS * vcpu + V_ADOPTED;
+    return Atomics.wait(this.words, i, 0, ms) !== "timed-out" || Atomics.load(this.words, i) === 1;
   }
 }

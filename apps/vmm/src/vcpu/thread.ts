@@ -33,6 +33,7 @@ function main(): void {
   const vm = Vm.adopt(data.vmFd, tracer.ioctl);
   // qemu-kvm 0.14: kvm_create_vcpu, called by the new thread itself.
   const vcpu = vm.createVcpu(data.id, data.mmapSize);
+  let created = false;
   try {
     resetToBootSector(vcpu, data.cpuid);
     // With an in-kernel irqchip every vCPU but the first starts "waiting for INIT/SIPI"; our
@@ -43,6 +44,7 @@ function main(): void {
     control.setTid(data.id, currentTid());
     control.setState(data.id, VcpuState.Created);
     post({ type: "created", id: data.id, tid: currentTid(), vcpuFd: vcpu.fd, statsFd: stats.fd });
+    created = true;
 
     control.waitForSystemReady(); // qemu-kvm 0.14: while (!qemu_system_ready) qemu_cond_wait(...)
 
@@ -81,6 +83,7 @@ function main(): void {
     });
   } finally {
     control.setState(data.id, VcpuState.Finished);
+    if (created) control.waitUntilAdopted(data.id, 5000);
     vcpu.close();
   }
 }

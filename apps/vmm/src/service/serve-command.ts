@@ -1,0 +1,173 @@
+// `kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]`: opens the run service on a data
+// directory, serves it over HTTP and WebSocket, and on SIGTERM / SIGINT stops serving, then shuts
+// the service down (live runs stopped, every record flushed) and exits 0.
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import * as z from "zod";
+import { startServer, type RunningServer } from "./server.js";
+import type { RunService } from "./types.js";
+
+export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]";
+
+export const SERVE_DEFAULTS = {
+  port: 7070,
+  host: "127.0.0.1",
+  dataDir: "./data",
+  /** A JSON body: a base64 image of at most 608 KiB is about 811 KiB. */
+  maxBodyBytes: 1024 * 1024,
+} as const;
+
+/** What `open` gets: where the database and stored images live. */
+export interface OpenOptions {
+  dataDir: string;
+}
+
+export interface ServeDeps {
+  env: NodeJS.ProcessEnv;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Resolves with the signal's name when the service should stop (default: SIGTERM or SIGINT). */
+  stopSignal: () => Promise<string>;
+}
+
+// ---- The environment, read once and checked
+
+const portText = z.string().regex(/^\d{1,5}$/, { error: "must be a port number from 0 to 65535" }).transform(Number)
+  .pipe(z.int().max(65535, { error: "must be a port number from 0 to 65535" }));
+
+const ServeEnv = z.object({
+  KVMSCOPE_PORT: portText.optional(),
+  KVMSCOPE_HOST: z.string().optional(),
+  KVMSCOPE_DATA: z.string().optional(),
+});
+export type ServeEnv = z.infer<typeof ServeEnv>;
+
+/** KVMSCOPE_PORT / KVMSCOPE_HOST / KVMSCOPE_DATA (empty counts as unset), or a sentence saying what is wrong. */
+export function readServeEnv(env: NodeJS.ProcessEnv): { ok: true; value: ServeEnv } | { ok: false; message: string } {
+  const picked = Object.fromEntries(
+    (["KVMSCOPE_PORT", "KVMSCOPE_HOST", "KVMSCOPE_DATA"] as const).flatMap((k) => (env[k] === undefined || env[k] === "" ? [] : [[k, env[k]]])),
+  );
+  const r = ServeEnv.safeParse(picked);
+  if (r.success) return { ok: true, value: r.data };
+  const issue = r.error.issues[0]!;
+  return { ok: false, message: `${issue.path.join(".")}=${JSON.stringify(picked[String(issue.path[0])] ?? "")} ${issue.message}` };
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolveSignal) => {
+    const on = (signal: NodeJS.Signals): void => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      // A second Ctrl-C now meets the default handler and ends the process at once.
+      resolveSignal(signal);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
+
+function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= 65535 ? n : undefined;
+}
+
+/**
+ * Runs the service until SIGTERM / SIGINT; resolves with the exit status: 0 after a clean
+ * shutdown, 2 for bad arguments, environment or an address that cannot be bound, 20 when the
+ * service itself failed.
+ */
+export async function serveCommand(
+  args: string[],
+  open: (opts: OpenOptions) => Promise<RunService>,
+  deps: Partial<ServeDeps> = {},
+): Promise<number> {
+  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const env = readServeEnv(deps.env ?? process.env);
+  if (!env.ok) {
+    err(`kvmscope serve: ${env.message}`);
+    return 2;
+  }
+
+  let values: { port?: string; host?: string; data?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        data: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    err(`kvmscope serve: ${(e as Error).message}\n${SERVE_USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    out(SERVE_USAGE);
+    out("  --port  TCP port (0: any free one; env KVMSCOPE_PORT, default 7070)");
+    out("  --host  address to bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)");
+    out("  --data  directory of the database and stored images (env KVMSCOPE_DATA, default ./data)");
+    return 0;
+  }
+  let port: number = env.value.KVMSCOPE_PORT ?? SERVE_DEFAULTS.port;
+  if (values.port !== undefined) {
+    const p = parsePort(values.port);
+    if (p === undefined) {
+      err(`kvmscope serve: --port must be a port number from 0 to 65535, got "${values.port}"`);
+      return 2;
+    }
+    port = p;
+  }
+  const host = values.host ?? env.value.KVMSCOPE_HOST ?? SERVE_DEFAULTS.host;
+  if (host.trim() === "") {
+    err("kvmscope serve: --host must not be empty");
+    return 2;
+  }
+  const dataArg = values.data ?? env.value.KVMSCOPE_DATA ?? SERVE_DEFAULTS.dataDir;
+  if (dataArg.trim() === "") {
+    err("kvmscope serve: --data must not be empty");
+    return 2;
+  }
+  const dataDir = resolve(dataArg);
+
+  let service: RunService;
+  try {
+    service = await open({ dataDir });
+  } catch (e) {
+    err(`kvmscope serve: could not open the data in ${dataDir}: ${(e as Error).message}`);
+    return (e as Error).name === "ConfigError" ? 2 : 20;
+  }
+
+  let server: RunningServer;
+  try {
+    server = await startServer(service, { port, host, maxBodyBytes: SERVE_DEFAULTS.maxBodyBytes });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "EADDRINUSE" ? `port ${port} on ${host} is already in use (choose another with --port)`
+      : code === "EACCES" ? `not allowed to listen on port ${port} of ${host} (choose a port above 1023 with --port)`
+      : code === "EADDRNOTAVAIL" || code === "ENOTFOUND" ? `${host} is not an address of this machine (--host)`
+      : (e as Error).message;
+    err(`kvmscope serve: ${why}`);
+    await service.shutdown().catch((e2: unknown) => err(`kvmscope serve: shutting the service down failed: ${(e2 as Error).message}`));
+    return code === undefined ? 20 : 2;
+  }
+  out(`kvmscope service on ${server.url} (data in ${dataDir})`);
+
+  const signal = await (deps.stopSignal ?? waitForSignal)();
+  err(`kvmscope serve: ${signal}: stopping live runs and storing their last records (again to quit at once)`);
+  try {
+    await server.close();
+    await service.shutdown();
+  } catch (e) {
+    err(`kvmscope serve: the shutdown failed: ${(e as Error).stack ?? String(e)}`);
+    return 20;
+  }
+  err("kvmscope serve: stopped");
+  return 0;
+}

@@ -1,0 +1,425 @@
+// The HTTP layer of `kvmscope serve` on a real loopback socket, over FakeRunService: a stand-in
+// for the run manager that only records what it was asked and throws the service's errors on
+// cue. These tests are about validation, error mapping and streaming, not about VMs (the tests
+// against the real run manager are in service-live.test.ts).
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CONSOLE_BYTES, MAX_MEM_MIB, MAX_TIMEOUT_SEC, MAX_VCPUS, MIN_TIMEOUT_SEC, type TraceRecord } from "@kvmscope/shared";
+import { ConfigError, LIMITS } from "../src/config.js";
+import type { GuestInfo } from "../src/guests.js";
+import { startServer, type RunningServer } from "../src/service/server.js";
+import {
+  ConflictError, type ControlRequest, LimitError, NotFoundError, type RecordQuery, type RunInfo, type RunListener,
+  type RunRequest, type RunService, UnavailableError,
+} from "../src/service/types.js";
+
+const MAX_BODY = 64 * 1024;
+
+function runInfo(id: string, fields: Partial<RunInfo> = {}): RunInfo {
+  return {
+    id, createdAt: "2025-01-01T00:00:00.000Z", guest: "hello", imageHash: "0".repeat(64), imageBytes: 32,
+    config: { vcpus: 1, memMiB: 16, irqchip: "user", mode: "live", timeoutSec: 10, maxExits: null },
+    status: "running", outcome: null, totals: null, startedAt: null, endedAt: null, recordCount: 0, imported: false, live: true,
+    ...fields,
+  };
+}
+
+/** Records what the server asked of it; guest names and texts make it throw the service's errors. */
+class FakeRunService implements RunService {
+  readonly runs = new Map<string, RunInfo>([
+    ["live1", runInfo("live1")],
+    ["done1", runInfo("done1", { status: "finished", live: false })],
+  ]);
+  created: RunRequest[] = [];
+  controls: ControlRequest[] = [];
+  typed: Uint8Array[] = [];
+  queries: RecordQuery[] = [];
+  imported: string[] = [];
+  exportLength = 2000;
+  exportChunks = 0;
+  exportClosed = false;
+
+  listGuests(): GuestInfo[] {
+    return [{ name: "hello", title: "Hello", description: "prints", shows: ["KVM_EXIT_IO"], vcpus: 1, memMiB: 16, irqchip: "user", expect: { outcome: "halted" } }];
+  }
+
+  async createRun(req: RunRequest): Promise<RunInfo> {
+    switch (req.guest) {
+      case "nope": throw new ConfigError('no guest called "nope"');
+      case "busy": throw new LimitError("4 runs are live; this service runs at most 4 at once");
+      case "nokvm": throw new UnavailableError("this service cannot run guests: /dev/kvm is missing");
+      case "crash": throw new Error("the disk caught fire");
+    }
+    if (req.image !== undefined && req.image.length > 100) throw new LimitError(`the image is ${req.image.length} bytes; this service accepts at most 100`, 413);
+    this.created.push(req);
+    const run = runInfo(`run${this.runs.size + 1}`, { guest: req.guest ?? null });
+    this.runs.set(run.id, run);
+    return run;
+  }
+
+  async getRun(id: string): Promise<RunInfo | null> {
+    return this.runs.get(id) ?? null;
+  }
+
+  async listRuns(opts: { limit: number; before?: string }): Promise<{ runs: RunInfo[]; next: string | null }> {
+    const all = [...this.runs.values()];
+    return { runs: all.slice(0, opts.limit), next: all.length > opts.limit ? all[opts.limit - 1]!.id : null };
+  }
+
+  #known(id: string): RunInfo {
+    const run = this.runs.get(id);
+    if (!run) throw new NotFoundError(`no run ${id}`);
+    return run;
+  }
+
+  async control(id: string, req: ControlRequest): Promise<RunInfo> {
+    const run = this.#known(id);
+    if (!run.live) throw new ConflictError(`run ${id} is not live`);
+    this.controls.push(req);
+    return run;
+  }
+
+  async consoleInput(id: string, bytes: Uint8Array): Promise<number> {
+    if (!this.#known(id).live) throw new ConflictError(`run ${id} is not live`);
+    this.typed.push(bytes);
+    return bytes.length;
+  }
+
+  async readRecords(id: string, q: RecordQuery): Promise<{ records: TraceRecord[]; next: number | null }> {
+    this.#known(id);
+    this.queries.push(q);
+    const rec: TraceRecord = { type: "marker", seq: q.fromSeq ?? 0, ts: 1, thread: "main", text: "<script>alert(1)</script>" };
+    return { records: [rec], next: null };
+  }
+
+  async *exportRun(id: string, format: "ndjson" | "chrome"): AsyncIterable<string> {
+    this.#known(id);
+    this.exportChunks = 0;
+    this.exportClosed = false;
+    try {
+      for (let i = 0; i < this.exportLength; i++) {
+        this.exportChunks++;
+        yield format === "ndjson" ? `{"type":"marker","seq":${i},"pad":"${"x".repeat(1000)}"}\n` : i === 0 ? `{"traceEvents":[` : `{},`;
+      }
+    } finally {
+      this.exportClosed = true;
+    }
+  }
+
+  async importRun(text: string): Promise<RunInfo> {
+    if (text.startsWith("garbage")) throw new ConfigError("the import is not a kvmscope NDJSON export: line 1 is not JSON");
+    if (text.startsWith("{\"traceEvents\":7")) throw new TypeError('a Chrome trace is a JSON object with a "traceEvents" array');
+    this.imported.push(text);
+    const run = runInfo(`imp${this.runs.size + 1}`, { imported: true, live: false, status: "finished" });
+    this.runs.set(run.id, run);
+    return run;
+  }
+
+  async subscribe(_id: string, _listener: RunListener): Promise<() => void> {
+    return () => {};
+  }
+
+  async shutdown(): Promise<void> {}
+}
+
+const service = new FakeRunService();
+let server: RunningServer;
+const logged: string[] = [];
+
+beforeAll(async () => {
+  server = await startServer(service, { port: 0, host: "127.0.0.1", maxBodyBytes: MAX_BODY, maxImportBytes: 256 * 1024, log: (m) => logged.push(m) });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: { error?: string } & Record<string, unknown>;
+}
+
+async function api(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<Answer> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    init.headers = { "content-type": contentType };
+  }
+  const res = await fetch(server.url + path, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: JSON.parse(text) as Answer["body"] };
+}
+
+/** After every failure the service must still answer. */
+async function expectStillServing(): Promise<void> {
+  const r = await api("GET", "/api/guests");
+  expect(r.status).toBe(200);
+}
+
+/** A raw request, for what fetch will not send (chunked bodies, a foreign Host header). */
+function rawRequest(opts: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[] }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(server.url);
+    const req = request({ host: url.hostname, port: url.port, method: opts.method, path: opts.path, headers: opts.headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    for (const c of opts.chunks ?? []) req.write(c);
+    req.end();
+  });
+}
+
+describe("the service's JSON API", () => {
+  it("lists the teaching guests as JSON that no browser would render as HTML", async () => {
+    const r = await api("GET", "/api/guests");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    expect((r.body.guests as GuestInfo[])[0]!.name).toBe("hello");
+  });
+
+  it("creates a run from a guest name with 201, the run and its location", async () => {
+    const r = await api("POST", "/api/runs", { guest: "hello", vcpus: 2, memMiB: 32, irqchip: "kernel", mode: "step", timeoutSec: 2.5, maxExits: 100 });
+    expect(r.status).toBe(201);
+    expect(r.headers.get("location")).toBe(`/api/runs/${String(r.body.id)}`);
+    expect(service.created.at(-1)).toEqual({ guest: "hello", vcpus: 2, memMiB: 32, irqchip: "kernel", mode: "step", timeoutSec: 2.5, maxExits: 100 });
+  });
+
+  it("creates a run from a base64 image and hands the service the decoded bytes", async () => {
+    const image = Uint8Array.from([0xb0, 0x41, 0xe6, 0xe9, 0xf4]);
+    const r = await api("POST", "/api/runs", { image: Buffer.from(image).toString("base64") });
+    expect(r.status).toBe(201);
+    expect(Array.from(service.created.at(-1)!.image!)).toEqual(Array.from(image));
+  });
+
+  it("answers malformed JSON with 400 saying so, and keeps serving", async () => {
+    const r = await api("POST", "/api/runs", '{"guest": "hello",');
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(/^malformed JSON in the body: /);
+    await expectStillServing();
+  });
+
+  it("answers an empty body and a body that is not UTF-8 with 400", async () => {
+    expect((await api("POST", "/api/runs", "")).body.error).toMatch(/the body is empty/);
+    const bad = await rawRequest({ method: "POST", path: "/api/runs", headers: { "content-type": "application/json" }, chunks: [Buffer.from([0x7b, 0xff, 0x7d])] });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatch(/not valid UTF-8/);
+    await expectStillServing();
+  });
+
+  it("answers wrong types with 400 naming each field and what it expected", async () => {
+    const r = await api("POST", "/api/runs", { guest: "hello", vcpus: "4", memMiB: 1.5, irqchip: "both" });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe(
+      'bad run request: vcpus: must be a whole number from 1 to 64, got "4"; memMiB: must be a whole number from 1 to 3072, got 1.5; irqchip: must be one of "user", "kernel", got "both"',
+    );
+    await expectStillServing();
+  });
+
+  it("answers out-of-range numbers with 400 that give the allowed range", async () => {
+    const r = await api("POST", "/api/runs", { guest: "hello", vcpus: 65, timeoutSec: -1 });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toContain("vcpus: must be a whole number from 1 to 64, got 65");
+    expect(r.body.error).toContain("timeoutSec: must be a number of seconds from 0.001 to 86400, got -1");
+  });
+
+  it("answers unknown keys with 400 naming them and the allowed ones", async () => {
+    const r = await api("POST", "/api/runs", { guest: "hello", cpus: 2 });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(/unknown field "cpus" \(a run request takes "guest", "image", "vcpus"/);
+    await expectStillServing();
+  });
+
+  it("asks for exactly one of guest and image", async () => {
+    for (const body of [{}, { guest: "hello", image: "AAAA" }]) {
+      const r = await api("POST", "/api/runs", body);
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatch(/give exactly one of "guest".*or "image"/);
+    }
+    const notBase64 = await api("POST", "/api/runs", { image: "not base64!" });
+    expect(notBase64.body.error).toMatch(/image: must be base64/);
+  });
+
+  it("answers a body that is not a JSON object with 400", async () => {
+    for (const body of ["[1,2]", "null", "42"]) {
+      const r = await api("POST", "/api/runs", body);
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatch(/a run request must be a JSON object, got/);
+    }
+  });
+
+  it("refuses bodies that a page on another site could send (415 unless application/json)", async () => {
+    const r = await api("POST", "/api/runs", JSON.stringify({ guest: "hello" }), "text/plain");
+    expect(r.status).toBe(415);
+    expect(r.body.error).toMatch(/Content-Type: application\/json \(got text\/plain\)/);
+    await expectStillServing();
+  });
+
+  it("answers a body over the limit with 413 before reading it, and keeps serving", async () => {
+    const r = await api("POST", "/api/runs", { image: "A".repeat(MAX_BODY) });
+    expect(r.status).toBe(413);
+    expect(r.body.error).toMatch(new RegExp(`at most ${MAX_BODY} bytes`));
+    await expectStillServing();
+  });
+
+  it("stops reading a chunked body at the limit and answers 413", async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const chunks = [Buffer.from('{"image":"'), ...Array.from({ length: 8 }, () => chunk)];
+    const r = await rawRequest({ method: "POST", path: "/api/runs", headers: { "content-type": "application/json", "transfer-encoding": "chunked" }, chunks });
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).error).toMatch(/more than 65536 bytes/);
+    await expectStillServing();
+  });
+
+  it("maps the service's errors: ConfigError 400, LimitError 429 or 413, UnavailableError 503", async () => {
+    expect(await api("POST", "/api/runs", { guest: "nope" })).toMatchObject({ status: 400, body: { error: 'no guest called "nope"' } });
+    expect(await api("POST", "/api/runs", { guest: "busy" })).toMatchObject({ status: 429, body: { error: expect.stringMatching(/at most 4 at once/) } });
+    expect((await api("POST", "/api/runs", { image: Buffer.alloc(101, 0x90).toString("base64") })).status).toBe(413);
+    expect((await api("POST", "/api/runs", { guest: "nokvm" })).status).toBe(503);
+    await expectStillServing();
+  });
+
+  it("answers anything else the service throws with 500 and its message, logs it, and keeps serving", async () => {
+    const r = await api("POST", "/api/runs", { guest: "crash" });
+    expect(r.status).toBe(500);
+    expect(r.body.error).toBe("internal error: the disk caught fire");
+    expect(logged.some((l) => l.includes("the disk caught fire"))).toBe(true);
+    await expectStillServing();
+  });
+
+  it("answers 404 for an unknown run on every route, and for ids no run can have", async () => {
+    const routes: [string, string, unknown?][] = [
+      ["GET", "/api/runs/nosuch"],
+      ["POST", "/api/runs/nosuch/control", { action: "pause" }],
+      ["POST", "/api/runs/nosuch/console", { data: "x" }],
+      ["GET", "/api/runs/nosuch/records"],
+      ["GET", "/api/runs/nosuch/export?format=chrome"],
+      ["GET", "/api/runs/..%2Fetc/records"],
+    ];
+    for (const [method, path, body] of routes) {
+      const r = await api(method, path, body);
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(r.body.error).toMatch(/no run/);
+    }
+    await expectStillServing();
+  });
+
+  it("answers an unknown endpoint with 404 and a wrong method with 405 and Allow", async () => {
+    expect((await api("GET", "/api/nothing")).status).toBe(404);
+    const r = await api("DELETE", "/api/runs/live1");
+    expect(r.status).toBe(405);
+    expect(r.headers.get("allow")).toBe("GET");
+  });
+
+  it("refuses a Host header that is not loopback (no DNS rebinding)", async () => {
+    const r = await rawRequest({ method: "GET", path: "/api/guests", headers: { host: "attacker.example:7070" } });
+    expect(r.status).toBe(403);
+    expect((await rawRequest({ method: "GET", path: "/api/guests", headers: { host: "localhost:7070" } })).status).toBe(200);
+  });
+});
+
+describe("runs, records and controls over HTTP", () => {
+  it("lists runs newest first with a page size, and validates the query", async () => {
+    const r = await api("GET", "/api/runs?limit=1");
+    expect(r.status).toBe(200);
+    expect((r.body.runs as RunInfo[]).length).toBe(1);
+    expect(typeof r.body.next).toBe("string");
+    expect((await api("GET", "/api/runs?limit=1000")).body.error).toBe("bad query: limit: must be a whole number from 1 to 100, got 1000");
+  });
+
+  it("passes a control to the service, turning a breakpoint's reason name into its code", async () => {
+    const r = await api("POST", "/api/runs/live1/control", { action: "break", when: { reason: "KVM_EXIT_MMIO", addr: 0xd0000000, direction: "write" } });
+    expect(r.status).toBe(200);
+    expect(r.body.id).toBe("live1");
+    expect(service.controls.at(-1)).toEqual({ action: "break", when: { reason: 6, addr: 0xd0000000, direction: "write" } });
+    await api("POST", "/api/runs/live1/control", { action: "step" });
+    expect(service.controls.at(-1)).toEqual({ action: "step", count: 1 });
+  });
+
+  it("answers a bad control with 400 and a control of a finished run with 409", async () => {
+    expect((await api("POST", "/api/runs/live1/control", { action: "jump" })).body.error).toBe(
+      'bad control request: action: must be one of "pause", "resume", "stop", "step", "break", got "jump"',
+    );
+    expect((await api("POST", "/api/runs/live1/control", { action: "step", count: 0 })).status).toBe(400);
+    expect((await api("POST", "/api/runs/live1/control", { action: "break", when: { reason: "KVM_EXIT_NOPE" } })).body.error).toMatch(
+      /when\.reason: must be an exit reason name/,
+    );
+    const r = await api("POST", "/api/runs/done1/control", { action: "resume" });
+    expect(r.status).toBe(409);
+    expect(r.body.error).toBe("run done1 is not live");
+  });
+
+  it("types console input as UTF-8 or base64 bytes, at most 4096 of them", async () => {
+    expect((await api("POST", "/api/runs/live1/console", { data: "hé\n" })).body).toEqual({ accepted: 4 });
+    expect(Array.from(service.typed.at(-1)!)).toEqual([0x68, 0xc3, 0xa9, 0x0a]);
+    await api("POST", "/api/runs/live1/console", { data: "AAEC", encoding: "base64" });
+    expect(Array.from(service.typed.at(-1)!)).toEqual([0, 1, 2]);
+    const big = await api("POST", "/api/runs/live1/console", { data: "x".repeat(MAX_CONSOLE_BYTES + 1) });
+    expect(big.status).toBe(400);
+    expect(big.body.error).toBe("bad console input: data: must be at most 4096 bytes at a time");
+  });
+
+  it("reads records with the query checked and the default page of 1000", async () => {
+    const r = await api("GET", "/api/runs/live1/records?fromSeq=10&reason=KVM_EXIT_IO&vcpu=0&fromTs=5&toTs=100.5");
+    expect(r.status).toBe(200);
+    expect(service.queries.at(-1)).toEqual({ fromSeq: 10, limit: 1000, reason: "KVM_EXIT_IO", vcpu: 0, fromTs: 5, toTs: 100.5 });
+    expect(r.body).toEqual({ records: [{ type: "marker", seq: 10, ts: 1, thread: "main", text: "<script>alert(1)</script>" }], next: null });
+    expect((await api("GET", "/api/runs/live1/records?limit=10001")).status).toBe(400);
+    expect((await api("GET", "/api/runs/live1/records?from_seq=1")).body.error).toMatch(/unknown field "from_seq"/);
+    expect((await api("GET", "/api/runs/live1/records?limit=1&limit=2")).body.error).toMatch(/"limit" is given more than once/);
+  });
+
+  it("streams an export with its content type and file name", async () => {
+    const res = await fetch(`${server.url}/api/runs/done1/export?format=ndjson`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/x-ndjson; charset=utf-8");
+    expect(res.headers.get("content-disposition")).toBe('attachment; filename="kvmscope-done1.ndjson"');
+    expect(res.headers.get("content-length")).toBeNull(); // chunked: streamed, not buffered
+    const lines = (await res.text()).trimEnd().split("\n");
+    expect(lines.length).toBe(2000);
+    expect(JSON.parse(lines[1999]!).seq).toBe(1999);
+    const chrome = await fetch(`${server.url}/api/runs/done1/export?format=chrome`);
+    expect(chrome.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(chrome.headers.get("content-disposition")).toBe('attachment; filename="kvmscope-done1.trace.json"');
+    await chrome.arrayBuffer();
+    expect((await api("GET", "/api/runs/done1/export?format=csv")).status).toBe(400);
+  });
+
+  it("stops pulling an export when the client goes away", async () => {
+    service.exportLength = 100_000; // 100 MB if it were all pulled
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/api/runs/done1/export`, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await expect.poll(() => service.exportClosed, { timeout: 5000 }).toBe(true);
+    expect(service.exportChunks).toBeLessThan(100_000);
+    service.exportLength = 2000;
+    await expectStillServing();
+  });
+
+  it("imports an export with 201, and answers a file that is not one with 400", async () => {
+    const ok = await api("POST", "/api/import", '{"type":"run"}\n{"type":"end"}\n', "application/x-ndjson");
+    expect(ok.status).toBe(201);
+    expect(ok.body.imported).toBe(true);
+    expect((await api("POST", "/api/import", "garbage", "application/x-ndjson")).status).toBe(400);
+    const chrome = await api("POST", "/api/import", '{"traceEvents":7}', "application/json");
+    expect(chrome.status).toBe(400);
+    expect(chrome.body.error).toMatch(/^the import is not a kvmscope export: a Chrome trace/);
+    expect((await api("POST", "/api/import", "x".repeat(300 * 1024), "application/x-ndjson")).status).toBe(413);
+    expect((await api("POST", "/api/import", '{"type":"run"}', "text/plain")).status).toBe(415);
+    await expectStillServing();
+  });
+});
+
+describe("the protocol's bounds", () => {
+  it("are the VMM's own limits", () => {
+    expect(MAX_VCPUS).toBe(LIMITS.vcpus.max);
+    expect(MAX_MEM_MIB).toBe(LIMITS.memMiB.max);
+    expect(MIN_TIMEOUT_SEC).toBe(LIMITS.timeoutSec.min);
+    expect(MAX_TIMEOUT_SEC).toBe(LIMITS.timeoutSec.max);
+  });
+});

@@ -1,0 +1,114 @@
+// `kvmscope serve` as a command: its arguments and environment, the line it prints, and the order
+// of its shutdown (stop serving, then shut the service down), over a service that does nothing.
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { serveCommand, readServeEnv, type OpenOptions } from "../src/service/serve-command.js";
+import type { RunService } from "../src/service/types.js";
+
+/** The smallest RunService: a catalog, no runs; it notes when it is shut down. */
+function idleService(events: string[]): RunService {
+  return {
+    listGuests: () => [],
+    createRun: () => Promise.reject(new Error("no")),
+    getRun: async () => null,
+    listRuns: async () => ({ runs: [], next: null }),
+    control: () => Promise.reject(new Error("no")),
+    consoleInput: () => Promise.reject(new Error("no")),
+    readRecords: () => Promise.reject(new Error("no")),
+    exportRun: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("no")) }) }),
+    importRun: () => Promise.reject(new Error("no")),
+    subscribe: async () => () => {},
+    shutdown: async () => {
+      events.push("shutdown");
+    },
+  };
+}
+
+interface Session {
+  status: Promise<number>;
+  out: string[];
+  err: string[];
+  events: string[];
+  opened: OpenOptions[];
+  stop: (signal: string) => void;
+}
+
+function serve(args: string[], env: Record<string, string> = {}): Session {
+  const s = { out: [] as string[], err: [] as string[], events: [] as string[], opened: [] as OpenOptions[] } as Omit<Session, "status" | "stop">;
+  let stop!: (signal: string) => void;
+  const stopped = new Promise<string>((r) => (stop = r));
+  const status = serveCommand(
+    args,
+    async (opts) => {
+      s.opened.push(opts);
+      return idleService(s.events);
+    },
+    { env, out: (l) => s.out.push(l), err: (l) => s.err.push(l), stopSignal: () => stopped },
+  );
+  return { ...s, status, stop };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe("kvmscope serve", () => {
+  it("says where it listens and where its data is, serves, and on SIGTERM stops serving before it shuts the service down", async () => {
+    const s = serve(["--port", "0", "--data", "some/dir"]);
+    await until(() => s.out.length > 0);
+    const m = /^kvmscope service on (http:\/\/127\.0\.0\.1:(\d+)) \(data in (.+)\)$/.exec(s.out[0] ?? "");
+    expect(m, s.out[0]).not.toBeNull();
+    expect(m![3]).toBe(resolve("some/dir"));
+    expect(s.opened).toEqual([{ dataDir: resolve("some/dir") }]);
+    const res = await fetch(`${m![1]}/api/runs`);
+    expect(await res.json()).toEqual({ runs: [], next: null });
+
+    s.stop("SIGTERM");
+    expect(await s.status).toBe(0);
+    expect(s.events).toEqual(["shutdown"]);
+    await expect(fetch(`${m![1]}/api/runs`)).rejects.toThrow(); // no longer listening
+    expect(s.err.join("\n")).toMatch(/SIGTERM: stopping live runs/);
+  });
+
+  it("takes its defaults from KVMSCOPE_PORT, KVMSCOPE_HOST and KVMSCOPE_DATA, which flags override", async () => {
+    const s = serve([], { KVMSCOPE_PORT: "0", KVMSCOPE_HOST: "127.0.0.1", KVMSCOPE_DATA: "/tmp/kvmscope-env-data" });
+    await until(() => s.out.length > 0);
+    expect(s.out[0]).toMatch(/^kvmscope service on http:\/\/127\.0\.0\.1:\d+ \(data in \/tmp\/kvmscope-env-data\)$/);
+    s.stop("SIGINT");
+    expect(await s.status).toBe(0);
+  });
+
+  it("uses port 7070 and ./data when nothing says otherwise", () => {
+    expect(readServeEnv({})).toEqual({ ok: true, value: {} });
+    expect(readServeEnv({ KVMSCOPE_PORT: "" })).toEqual({ ok: true, value: {} });
+    expect(readServeEnv({ KVMSCOPE_PORT: "7071" })).toEqual({ ok: true, value: { KVMSCOPE_PORT: 7071 } });
+  });
+
+  it("refuses a bad environment, unknown options and bad ports with status 2 and a reason", async () => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [[], { KVMSCOPE_PORT: "seventy" }, /KVMSCOPE_PORT="seventy" must be a port number from 0 to 65535/],
+      [[], { KVMSCOPE_PORT: "70000" }, /KVMSCOPE_PORT="70000" must be a port number/],
+      [["--prot", "1"], {}, /Unknown option '--prot'[\s\S]*usage: kvmscope serve/],
+      [["--port", "http"], {}, /--port must be a port number from 0 to 65535, got "http"/],
+      [["extra"], {}, /Unexpected argument 'extra'|positional/i],
+    ];
+    for (const [args, env, expected] of cases) {
+      const s = serve(args, env);
+      expect(await s.status).toBe(2);
+      expect(s.err.join("\n")).toMatch(expected);
+      expect(s.opened).toEqual([]);
+    }
+  });
+
+  it("says when the port is taken, and shuts the service it opened down", async () => {
+    const first = serve(["--port", "0"]);
+    await until(() => first.out.length > 0);
+    const port = /:(\d+) /.exec(first.out[0]!)![1]!;
+    const second = serve(["--port", port]);
+    expect(await second.status).toBe(2);
+    expect(second.err.join("\n")).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    expect(second.events).toEqual(["shutdown"]);
+    first.stop("SIGTERM");
+    expect(await first.status).toBe(0);
+  });
+});
