@@ -12,17 +12,9 @@ import {
   ConflictError, type ControlRequest, LimitError, NotFoundError, type RecordQuery, type RunInfo, type RunListener,
   type RunRequest, type RunService, UnavailableError,
 } from "../src/service/types.js";
+import { runInfo } from "./service-fixtures.js";
 
 const MAX_BODY = 64 * 1024;
-
-function runInfo(id: string, fields: Partial<RunInfo> = {}): RunInfo {
-  return {
-    id, createdAt: "2025-01-01T00:00:00.000Z", guest: "hello", imageHash: "0".repeat(64), imageBytes: 32,
-    config: { vcpus: 1, memMiB: 16, irqchip: "user", mode: "live", timeoutSec: 10, maxExits: null },
-    status: "running", outcome: null, totals: null, startedAt: null, endedAt: null, recordCount: 0, imported: false, live: true,
-    ...fields,
-  };
-}
 
 /** Records what the server asked of it; guest names and texts make it throw the service's errors. */
 class FakeRunService implements RunService {

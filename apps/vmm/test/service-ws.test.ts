@@ -11,15 +11,7 @@ import { startServer, type RunningServer } from "../src/service/server.js";
 import {
   ConflictError, type ControlRequest, NotFoundError, type RecordQuery, type RunInfo, type RunListener, type RunRequest, type RunService,
 } from "../src/service/types.js";
-
-function runInfo(id: string, fields: Partial<RunInfo> = {}): RunInfo {
-  return {
-    id, createdAt: "2025-01-01T00:00:00.000Z", guest: "hello", imageHash: "0".repeat(64), imageBytes: 32,
-    config: { vcpus: 1, memMiB: 16, irqchip: "user", mode: "live", timeoutSec: 10, maxExits: null },
-    status: "running", outcome: null, totals: null, startedAt: null, endedAt: null, recordCount: 0, imported: false, live: true,
-    ...fields,
-  };
-}
+import { runInfo } from "./service-fixtures.js";
 
 /** Runs whose records, console output and status the test emits to every subscribed viewer. */
 class FakeRunService implements RunService {

@@ -3,9 +3,10 @@
 // server only validates, translates and streams.
 import type { TraceRecord } from "@kvmscope/shared";
 import type { GuestInfo } from "../guests.js";
+import type { RecordQuery, RunStatus } from "../store/store.js";
 import type { Breakpoint } from "../vcpu/control.js";
 
-export type RunStatus = "created" | "running" | "paused" | "finished" | "failed" | "aborted";
+export type { RecordQuery, RunStatus };
 
 export interface RunConfigView {
   vcpus: number;
@@ -55,15 +56,6 @@ export type ControlRequest =
   | { action: "step"; count?: number }
   | { action: "stop" }
   | { action: "break"; when: Breakpoint };
-
-export interface RecordQuery {
-  fromSeq?: number;
-  limit: number;
-  vcpu?: number;
-  reason?: string;
-  fromTs?: number;
-  toTs?: number;
-}
 
 /** A live viewer of one run. Called on the main thread; must not block. */
 export interface RunListener {
