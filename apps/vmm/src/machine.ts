@@ -187,6 +187,8 @@ export class Machine {
 
     let vm: Vm | undefined;
     let memory: GuestMemory | undefined;
+    let timeout: NodeJS.Timeout | undefined;
+    let statsTimer: NodeJS.Timeout | undefined;
     try {
       const api = kvm.getApiVersion();
       if (api !== 12) throw new KvmError(`KVM API version ${api}; this VMM speaks version 12`, "KVM_GET_API_VERSION", 0);
@@ -248,8 +250,8 @@ export class Machine {
             switch (m.type) {
               case "created":
                 try {
+                  handle.stats = new VcpuStats(m.statsFd); // ours from now on: closed below, even if the next line fails
                   handle.kicker = new VcpuKicker(m.vcpuFd, mmapSize, m.tid);
-                  handle.stats = new VcpuStats(m.statsFd);
                   resolve();
                 } catch (err) {
                   vmmError ??= { id, message: `cannot take hold of vCPU ${id}: ${(err as Error).message}` };
@@ -296,8 +298,8 @@ export class Machine {
         this.#timer.start();
       }
       if (cfg.timeoutMs !== undefined) {
-        const t = setTimeout(() => control.requestStop(StopReason.Timeout), cfg.timeoutMs);
-        t.unref();
+        timeout = setTimeout(() => control.requestStop(StopReason.Timeout), cfg.timeoutMs);
+        timeout.unref();
       }
 
       control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
@@ -310,7 +312,7 @@ export class Machine {
       let allGone = false;
       let pauseKicked = false;
       void finished.then(() => { allGone = true; });
-      const statsTimer = setInterval(() => {
+      statsTimer = setInterval(() => {
         sampleStats();
         if (!userIrqchip) {
           const idle = this.#kernelIdle();
@@ -338,12 +340,17 @@ export class Machine {
         if (!paused) pauseKicked = false;
       }
       clearInterval(statsTimer);
+      statsTimer = undefined;
       this.#timer?.stop();
       devices.debugcon.flush(); // a last debugcon line without its newline still becomes a marker
       sampleStats();
       deliver();
       this.#flushConsole();
     } finally {
+      // Timers hold this run's rings and fds: none may outlive it (a timeout left armed kept
+      // every ring of every finished run alive for up to its length).
+      clearTimeout(timeout);
+      clearInterval(statsTimer);
       this.#timer?.stop();
       for (const v of this.#vcpus) {
         if (!control.stopRequested()) control.requestStop(StopReason.VmmError, 0, v.id);

@@ -79,6 +79,29 @@ describe.skipIf(!kvm.ok)("run control on real KVM", () => {
     expect(t.exits()).toHaveLength(3);
   });
 
+  it("pauses on a breakpoint at a HLT that nothing will wake, and ends as halted once resumed", async () => {
+    const t = start("hello", false);
+    t.machine.setBreakpoint({ reason: KVM_EXIT.HLT });
+    await t.until(() => t.machine.status === "paused");
+    await t.settle();
+    expect(t.machine.status).toBe("paused");
+    expect(t.exits().at(-1)?.reason).toBe("KVM_EXIT_HLT");
+    t.machine.resume();
+    expect((await t.done).outcome).toBe("halted");
+  });
+
+  it("delivers an exit's record while the guest goes on running without exiting", async () => {
+    // out 0x80, al ; jmp $  -- one exit, then the guest stays in KVM_RUN
+    const records: TraceRecord[] = [];
+    const machine = new Machine(validateConfig({ image: Uint8Array.from([0xe6, 0x80, 0xeb, 0xfe]), timeoutSec: 30 }), { onRecords: (b) => records.push(...b) });
+    const done = machine.run();
+    const end = Date.now() + 5000;
+    while (!records.some((r) => r.type === "exit") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(records.filter((r): r is ExitRecord => r.type === "exit").map((e) => e.io?.port)).toEqual([0x80]);
+    machine.stop();
+    expect((await done).outcome).toBe("stopped");
+  });
+
   it("stops a paused machine", async () => {
     const t = start("hello");
     await t.until(() => t.machine.status === "paused");

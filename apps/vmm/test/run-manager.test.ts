@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TraceRecord, decodeBatch } from "@kvmscope/shared";
-import { ConflictError, LimitError, NotFoundError, RunManager, type RunListener } from "@kvmscope/vmm";
+import { ConfigError, ConflictError, LimitError, NotFoundError, RunManager, type RunListener } from "@kvmscope/vmm";
 import { kvm } from "./helpers.js";
 
 async function readAll(m: RunManager, id: string): Promise<TraceRecord[]> {
@@ -126,6 +126,28 @@ describe.skipIf(!kvm.ok)("the run manager on real KVM and SQLite", () => {
     await expect(m.control(run.id, { action: "pause" })).rejects.toBeInstanceOf(ConflictError);
     await expect(m.control("nosuchrun", { action: "pause" })).rejects.toBeInstanceOf(NotFoundError);
     await expect(m.readRecords("nosuchrun", { limit: 10 })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("answers control of a run that is just ending with a conflict, never a crash", async () => {
+    const run = await m.createRun({ guest: "hello" });
+    const outcomes = new Set<string>();
+    let live = true;
+    while (live) {
+      await new Promise((r) => setTimeout(r, 2)); // as requests do: with I/O in between
+      for (const action of ["pause", "resume"] as const) {
+        try {
+          await m.control(run.id, { action });
+          outcomes.add("ok");
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConflictError);
+          outcomes.add("conflict");
+          live = false;
+        }
+      }
+    }
+    await m.whenFinished(run.id);
+    expect(outcomes.has("conflict")).toBe(true);
+    await expect(m.listRuns({ limit: 5, before: "zzz" })).rejects.toBeInstanceOf(ConfigError);
   });
 
   it("answers limits with clear errors and keeps serving", async () => {

@@ -325,12 +325,18 @@ export class VcpuKicker {
    * thread is gone (ESRCH).
    */
   kick(): boolean {
+    if (this.#closed) return false;
     this.runPage.immediateExit = 1;
     if (this.tid === 0) return false;
     return native.kick(this.tid) === 0;
   }
 
+  #closed = false;
+
+  /** Unmaps this view; kick() does nothing afterwards. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.runPage.unmap();
   }
 }

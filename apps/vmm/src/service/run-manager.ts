@@ -41,6 +41,7 @@ class LiveRun {
   recordCount = 0;
   console = "";
   status: RunStatus = "created";
+  statusWrite = false;
   #flushing: Promise<void> = Promise.resolve();
   done!: Promise<void>;
 
@@ -173,16 +174,41 @@ export class RunManager implements RunService {
     });
   }
 
+  /** Never rejects: it runs from a timer, and a failed write is simply tried again on the next tick. */
   async #watchStatus(live: LiveRun): Promise<void> {
     const s = live.machine.status;
-    if (s === "finished" || s === live.status) return;
-    const first = live.status === "created" && s !== "created";
-    live.status = s;
-    await this.store.updateRun(live.id, { status: s, ...(first ? { startedAt: new Date() } : {}) });
-    await this.#notify(live);
+    if (s === "finished" || s === live.status || live.statusWrite) return;
+    live.statusWrite = true;
+    try {
+      const first = live.status === "created" && s !== "created";
+      await this.store.updateRun(live.id, { status: s, ...(first ? { startedAt: new Date() } : {}) });
+      live.status = s;
+      await this.#notify(live);
+    } catch (err) {
+      console.warn(`[service] run ${live.id}: status ${s} not stored yet: ${(err as Error).message}`);
+    } finally {
+      live.statusWrite = false;
+    }
   }
 
+  /** Never rejects: whatever happens, the run leaves #live and its viewers are let go. */
   async #finish(live: LiveRun, result: RunResult | null, started: Date, err?: Error): Promise<void> {
+    try {
+      await this.#store(live, result, started, err);
+    } catch (e) {
+      console.warn(`[service] run ${live.id}: its end could not be stored: ${(e as Error).message}`);
+    } finally {
+      this.#live.delete(live.id);
+      try {
+        await this.#notify(live);
+      } catch {
+        // a viewer that cannot be told is gone anyway
+      }
+      live.listeners.clear();
+    }
+  }
+
+  async #store(live: LiveRun, result: RunResult | null, started: Date, err?: Error): Promise<void> {
     await live.flush();
     if (live.pending.length > 0) await live.flush(); // one retry of what the last flush could not write
     const unstored = live.pending.reduce((n, p) => n + p.length / RECORD_SIZE, 0);
@@ -195,9 +221,6 @@ export class RunManager implements RunService {
       status, outcome, totals: live.summary.toJSON() as unknown as Record<string, unknown>,
       startedAt: started, endedAt: new Date(),
     });
-    this.#live.delete(live.id);
-    await this.#notify(live);
-    live.listeners.clear();
   }
 
   async #notify(live: LiveRun): Promise<void> {
@@ -212,7 +235,13 @@ export class RunManager implements RunService {
   }
 
   async listRuns(opts: { limit: number; before?: string }): Promise<{ runs: RunInfo[]; next: string | null }> {
-    const page = await this.store.listRuns(opts);
+    let page: Awaited<ReturnType<Store["listRuns"]>>;
+    try {
+      page = await this.store.listRuns(opts);
+    } catch (err) {
+      if (err instanceof RangeError) throw new ConfigError(`bad runs query: ${err.message}`);
+      throw err;
+    }
     return { runs: page.runs.map((r) => this.#info(r)), next: page.next };
   }
 
@@ -238,7 +267,7 @@ export class RunManager implements RunService {
 
   #liveRun(id: string): LiveRun {
     const live = this.#live.get(id);
-    if (!live) throw new ConflictError(`run ${id} is not live: only a run whose VM is running can be controlled or typed into`);
+    if (!live || live.machine.status === "finished") throw new ConflictError(`run ${id} is not live: only a run whose VM is running can be controlled or typed into`);
     return live;
   }
 
@@ -331,18 +360,25 @@ export class RunManager implements RunService {
 
   async subscribe(id: string, listener: RunListener): Promise<() => void> {
     await this.#known(id);
+    // Listen first, then say where the run stands: a run that ends meanwhile still reaches the
+    // listener (#finish notifies it), and one that already ended is told by the status below.
     const live = this.#live.get(id);
+    live?.listeners.add(listener);
     const info = await this.getRun(id);
     if (info) listener.onStatus(info);
-    if (!live) return () => {};
-    live.listeners.add(listener);
-    return () => live.listeners.delete(listener);
+    return () => live?.listeners.delete(listener);
   }
 
   /** Stops every live run, waits until each has flushed its last records, closes the store. */
   async shutdown(): Promise<void> {
     const live = [...this.#live.values()];
-    for (const r of live) r.machine.stop();
+    for (const r of live) {
+      try {
+        r.machine.stop();
+      } catch (err) {
+        console.warn(`[service] run ${r.id}: stop failed: ${(err as Error).message}`);
+      }
+    }
     await Promise.all(live.map((r) => r.done));
     await this.store.close();
   }

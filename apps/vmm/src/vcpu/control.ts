@@ -64,6 +64,11 @@ export const Attention = {
   Break: 8,
 } as const;
 
+/** Bits 8-30 of the Attention word count the teacher's commands (pause, resume, step). */
+const GENERATION_ONE = 1 << 8;
+const GENERATION_MASK = 0x7fffff00;
+const FLAGS_MASK = 0xff;
+
 /** "Pause right after the next exit that matches": every field that is set must match. */
 export interface Breakpoint {
   /** Exit reason code (KVM_EXIT_*). */
@@ -141,26 +146,49 @@ export class MachineControl {
   // --- pause, step, break: the teacher's controls ---
   /** The Attention bits; 0 in a free run. */
   attention(): number {
+    return Atomics.load(this.words, ATTENTION) & FLAGS_MASK;
+  }
+
+  /** The whole Attention word, command generation included (for pauseIfUnchanged and waiting). */
+  attentionWord(): number {
     return Atomics.load(this.words, ATTENTION);
+  }
+
+  /**
+   * Changes the Attention word in one atomic step (a vCPU must never see a state half made: no
+   * Step and no Pause yet, say, and run an exit nobody allowed). `bump` also advances the
+   * command generation in the high bits, so a vCPU that decided from an older value cannot
+   * overwrite a newer command (see pauseIfUnchanged).
+   */
+  #update(change: (old: number) => number, bump = false): void {
+    for (;;) {
+      const old = Atomics.load(this.words, ATTENTION);
+      let next = change(old);
+      if (bump) next = (next & ~GENERATION_MASK) | ((old + GENERATION_ONE) & GENERATION_MASK);
+      if (Atomics.compareExchange(this.words, ATTENTION, old, next) === old) break;
+    }
+    Atomics.notify(this.words, ATTENTION);
   }
 
   /** vCPUs stop before their next KVM_RUN (the main thread kicks those inside one). */
   pause(): void {
-    Atomics.and(this.words, ATTENTION, ~Attention.Step);
-    Atomics.or(this.words, ATTENTION, Attention.Pause);
+    this.#update((a) => (a & ~Attention.Step) | Attention.Pause, true);
+  }
+
+  /** A vCPU that found the step budget spent pauses the machine, unless a new command came since it looked. */
+  pauseIfUnchanged(seen: number): boolean {
+    const next = (seen & ~Attention.Step) | Attention.Pause;
+    return Atomics.compareExchange(this.words, ATTENTION, seen, next) === seen;
   }
 
   resume(): void {
-    Atomics.and(this.words, ATTENTION, ~(Attention.Pause | Attention.Step));
-    Atomics.notify(this.words, ATTENTION);
+    this.#update((a) => a & ~(Attention.Pause | Attention.Step), true);
   }
 
   /** Lets exactly `count` more exits happen, all vCPUs together, then pauses again. */
   step(count: number): void {
     Atomics.store(this.words, STEP_BUDGET, count);
-    Atomics.or(this.words, ATTENTION, Attention.Step);
-    Atomics.and(this.words, ATTENTION, ~Attention.Pause);
-    Atomics.notify(this.words, ATTENTION);
+    this.#update((a) => (a & ~Attention.Pause) | Attention.Step, true);
   }
 
   /** A vCPU about to enter KVM_RUN while stepping takes one exit from the budget; false when none is left. */
@@ -187,6 +215,7 @@ export class MachineControl {
   }
 
   armBreak(when: Breakpoint): void {
+    this.disarmBreak(); // the fields change below; no vCPU may match half of them
     const w = this.words;
     let mask = 0;
     const set = (bit: number, slot: number, value: number | undefined): void => {

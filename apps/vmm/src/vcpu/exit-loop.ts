@@ -39,10 +39,9 @@ export function runExitLoop(ctx: ExitLoopContext): void {
   const takesPicInterrupts = pic !== null && vcpu.id === 0;
   const limited = control.maxExits > 0;
 
-  // An exit's record is published when its handling ends, which is when the next KVM_RUN begins:
-  // `handleNs` is then exactly the time spent in userspace between two KVM_RUNs, measured by the
-  // native stamps with no extra clock call. Anything that writes another record first, or that
-  // waits, finishes the open record with a clock reading of its own.
+  // An exit's record is opened when KVM_RUN returns and published when its handling ends, just
+  // before the next KVM_RUN: `handleNs` is the time spent in userspace between the two. Anything
+  // that writes another record first, or that waits, publishes it earlier with its own reading.
   let openAt = -1;
   let openReturned = 0;
   const finishOpenRecord = (handlingEnded: number): void => {
@@ -61,9 +60,6 @@ export function runExitLoop(ctx: ExitLoopContext): void {
       if (attention !== 0) {
         // Anything here may wait (pause, a spent step), so the last exit's record goes out first.
         finishOpenRecord(monotonicNs());
-        if ((attention & Attention.Break) !== 0 && breakpointHit(ctx)) {
-          tracer.marker(`breakpoint: paused after ${exitReasonName(page.exitReason)} on vCPU ${vcpu.id}`);
-        }
         const gate = passGate(control, vcpu.id);
         if (gate === Gate.Stop) break;
         claimedStep = gate === Gate.RunClaimed;
@@ -71,10 +67,12 @@ export function runExitLoop(ctx: ExitLoopContext): void {
       if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic, finishOpenRecord);
       const requestedWindow = page.requestInterruptWindow;
       page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
+      // The last exit's handling ends here: its record goes out now, not after the next exit
+      // (the guest may stay in KVM_RUN for the rest of the run).
+      finishOpenRecord(monotonicNs());
 
       const ret = vcpu.run(); // KVM_RUN
 
-      finishOpenRecord(stamps[0] ?? 0);
       if (ret < 0) {
         // -EINTR / -EAGAIN: kicked (or hit by a signal Node handles). immediate_exit stays set
         // until we clear it, and must be cleared before we look at the control words, so a kick
@@ -110,6 +108,11 @@ export function runExitLoop(ctx: ExitLoopContext): void {
         ctx.pendingMarkers.length = 0;
       }
       if (limited && control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
+      // A breakpoint looks at this exit, fresh from KVM, and pauses the machine right after it.
+      if ((control.attention() & Attention.Break) !== 0 && breakpointHit(ctx)) {
+        finishOpenRecord(monotonicNs());
+        tracer.marker(`breakpoint: paused after ${exitReasonName(reason)} on vCPU ${vcpu.id}`);
+      }
 
       switch (action) {
         case ExitAction.Continue:
@@ -139,11 +142,12 @@ type Gate = (typeof Gate)[keyof typeof Gate];
  */
 function passGate(control: MachineControl, id: number): Gate {
   for (;;) {
-    const a = control.attention();
+    const word = control.attentionWord();
+    const a = word & 0xff;
     if ((a & Attention.Stop) !== 0) return Gate.Stop;
     if ((a & Attention.Pause) !== 0) {
       if (control.state(id) !== VcpuState.Paused) control.setState(id, VcpuState.Paused);
-      control.waitForAttention(a, 100);
+      control.waitForAttention(word, 100);
       continue;
     }
     if ((a & Attention.Step) !== 0) {
@@ -151,7 +155,7 @@ function passGate(control: MachineControl, id: number): Gate {
         control.setState(id, VcpuState.Running);
         return Gate.RunClaimed;
       }
-      control.pause(); // the budget is spent: the step is over
+      control.pauseIfUnchanged(word); // the budget is spent: the step is over (unless a new command came)
       continue;
     }
     if (control.state(id) !== VcpuState.Running) control.setState(id, VcpuState.Running);
