@@ -52,26 +52,33 @@ export interface ConfigInput {
   kvmPath?: string;
 }
 
-export function validateConfig(input: ConfigInput): MachineConfig {
-  const vcpus = integerIn("--vcpus", input.vcpus ?? 1, LIMITS.vcpus.min, LIMITS.vcpus.max);
-  const memMiB = integerIn("--mem", input.memMiB ?? 16, LIMITS.memMiB.min, LIMITS.memMiB.max, " MiB");
+/** How a message names each setting: as the CLI's flag, or as the HTTP API's field. */
+const NAMES = {
+  cli: { vcpus: "--vcpus", memMiB: "--mem", irqchip: "--irqchip", timeoutSec: "--timeout", maxExits: "--max-exits" },
+  api: { vcpus: "vcpus", memMiB: "memMiB", irqchip: "irqchip", timeoutSec: "timeoutSec", maxExits: "maxExits" },
+} as const;
+
+export function validateConfig(input: ConfigInput, namedFor: keyof typeof NAMES = "cli"): MachineConfig {
+  const n = NAMES[namedFor];
+  const vcpus = integerIn(n.vcpus, input.vcpus ?? 1, LIMITS.vcpus.min, LIMITS.vcpus.max);
+  const memMiB = integerIn(n.memMiB, input.memMiB ?? 16, LIMITS.memMiB.min, LIMITS.memMiB.max, " MiB");
   const irqchip = input.irqchip ?? "user";
-  if (irqchip !== "user" && irqchip !== "kernel") throw new ConfigError(`--irqchip must be "user" or "kernel", got "${irqchip}"`);
+  if (irqchip !== "user" && irqchip !== "kernel") throw new ConfigError(`${n.irqchip} must be "user" or "kernel", got "${irqchip}"`);
   const size = input.image.length;
   if (size === 0) throw new ConfigError("the image is empty: a guest needs at least one instruction at 0x7c00");
   if (size > LIMITS.imageBytes.max) {
     throw new ConfigError(`the image is ${size} bytes; a flat image loaded at 0x7c00 may be at most ${LIMITS.imageBytes.max} bytes (it must end below 0x9fc00)`);
   }
-  if (BOOT_ENTRY + size > memMiB * MiB) throw new ConfigError(`--mem ${memMiB} MiB cannot hold an image of ${size} bytes at 0x7c00`);
+  if (BOOT_ENTRY + size > memMiB * MiB) throw new ConfigError(`${n.memMiB} ${memMiB} MiB cannot hold an image of ${size} bytes at 0x7c00`);
   let timeoutMs: number | undefined;
   if (input.timeoutSec !== undefined) {
     const t = input.timeoutSec;
     if (!Number.isFinite(t) || t < LIMITS.timeoutSec.min || t > LIMITS.timeoutSec.max) {
-      throw new ConfigError(`--timeout must be between ${LIMITS.timeoutSec.min} and ${LIMITS.timeoutSec.max} seconds, got ${t}`);
+      throw new ConfigError(`${n.timeoutSec} must be between ${LIMITS.timeoutSec.min} and ${LIMITS.timeoutSec.max} seconds, got ${t}`);
     }
     timeoutMs = Math.round(t * 1000);
   }
-  const maxExits = input.maxExits === undefined ? undefined : integerIn("--max-exits", input.maxExits, LIMITS.maxExits.min, LIMITS.maxExits.max);
+  const maxExits = input.maxExits === undefined ? undefined : integerIn(n.maxExits, input.maxExits, LIMITS.maxExits.min, LIMITS.maxExits.max);
   return { image: input.image, vcpus, memMiB, irqchip, timeoutMs, maxExits, kvmPath: input.kvmPath };
 }
 

@@ -148,6 +148,8 @@ describe.skipIf(!kvm.ok)("the run manager on real KVM and SQLite", () => {
     await m.whenFinished(run.id);
     expect(outcomes.has("conflict")).toBe(true);
     await expect(m.listRuns({ limit: 5, before: "zzz" })).rejects.toBeInstanceOf(ConfigError);
+    // Settings are named as the API names them, not as CLI flags.
+    await expect(m.createRun({ guest: "hello", memMiB: 99_999 })).rejects.toThrow(/^memMiB must be between 1 and 3072 MiB/);
   });
 
   it("answers limits with clear errors and keeps serving", async () => {

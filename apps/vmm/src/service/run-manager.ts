@@ -116,7 +116,7 @@ export class RunManager implements RunService {
         irqchip: req.irqchip ?? guest?.irqchip,
         timeoutSec,
         maxExits: req.maxExits,
-      }),
+      }, "api"),
       startPaused: req.mode === "step",
     };
     this.#checkCapacity(config);
