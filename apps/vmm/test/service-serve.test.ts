@@ -59,7 +59,7 @@ describe("kvmscope serve", () => {
     const m = /^kvmscope service on (http:\/\/127\.0\.0\.1:(\d+)) \(data in (.+)\)$/.exec(s.out[0] ?? "");
     expect(m, s.out[0]).not.toBeNull();
     expect(m![3]).toBe(resolve("some/dir"));
-    expect(s.opened).toEqual([{ dataDir: resolve("some/dir") }]);
+    expect(s.opened).toEqual([{ dataDir: resolve("some/dir"), limits: {} }]);
     const res = await fetch(`${m![1]}/api/runs`);
     expect(await res.json()).toEqual({ runs: [], next: null });
 
@@ -78,6 +78,14 @@ describe("kvmscope serve", () => {
     expect(await s.status).toBe(0);
   });
 
+  it("hands the limits given as flags to the service", async () => {
+    const s = serve(["--port", "0", "--max-runs", "2", "--max-vcpus", "8", "--max-mem", "512", "--max-run-seconds", "30"]);
+    await until(() => s.out.length > 0);
+    expect(s.opened[0]?.limits).toEqual({ maxConcurrentRuns: 2, maxTotalVcpus: 8, maxTotalMemMiB: 512, maxRunSeconds: 30 });
+    s.stop("SIGTERM");
+    expect(await s.status).toBe(0);
+  });
+
   it("uses port 7070 and ./data when nothing says otherwise", () => {
     expect(readServeEnv({})).toEqual({ ok: true, value: {} });
     expect(readServeEnv({ KVMSCOPE_PORT: "" })).toEqual({ ok: true, value: {} });
@@ -90,6 +98,8 @@ describe("kvmscope serve", () => {
       [[], { KVMSCOPE_PORT: "70000" }, /KVMSCOPE_PORT="70000" must be a port number/],
       [["--prot", "1"], {}, /Unknown option '--prot'[\s\S]*usage: kvmscope serve/],
       [["--port", "http"], {}, /--port must be a port number from 0 to 65535, got "http"/],
+      [["--max-runs", "0"], {}, /--max-runs must be a whole number of at least 1, got "0"/],
+      [["--max-mem", "lots"], {}, /--max-mem must be a whole number of at least 1, got "lots"/],
       [["extra"], {}, /Unexpected argument 'extra'|positional/i],
     ];
     for (const [args, env, expected] of cases) {

@@ -5,9 +5,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import { startServer, type RunningServer } from "./server.js";
-import type { RunService } from "./types.js";
+import type { RunService, ServiceLimits } from "./types.js";
 
-export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]";
+export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S]";
 
 export const SERVE_DEFAULTS = {
   port: 7070,
@@ -17,10 +17,19 @@ export const SERVE_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
 } as const;
 
-/** What `open` gets: where the database and stored images live. */
+/** What `open` gets: where the database and stored images live, and the limits given on the command line. */
 export interface OpenOptions {
   dataDir: string;
+  limits?: Partial<Pick<ServiceLimits, "maxConcurrentRuns" | "maxTotalVcpus" | "maxTotalMemMiB" | "maxRunSeconds">>;
 }
+
+/** The limit flags and the ServiceLimits field each one sets. */
+const LIMIT_FLAGS = {
+  "max-runs": "maxConcurrentRuns",
+  "max-vcpus": "maxTotalVcpus",
+  "max-mem": "maxTotalMemMiB",
+  "max-run-seconds": "maxRunSeconds",
+} as const;
 
 export interface ServeDeps {
   env: NodeJS.ProcessEnv;
@@ -90,7 +99,7 @@ export async function serveCommand(
     return 2;
   }
 
-  let values: { port?: string; host?: string; data?: string; help?: boolean };
+  let values: { port?: string; host?: string; data?: string; help?: boolean } & Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
   try {
     ({ values } = parseArgs({
       args,
@@ -100,6 +109,10 @@ export async function serveCommand(
         port: { type: "string" },
         host: { type: "string" },
         data: { type: "string" },
+        "max-runs": { type: "string" },
+        "max-vcpus": { type: "string" },
+        "max-mem": { type: "string" },
+        "max-run-seconds": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -112,7 +125,19 @@ export async function serveCommand(
     out("  --port  TCP port (0: any free one; env KVMSCOPE_PORT, default 7070)");
     out("  --host  address to bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)");
     out("  --data  directory of the database and stored images (env KVMSCOPE_DATA, default ./data)");
+    out("  --max-runs, --max-vcpus, --max-mem MiB, --max-run-seconds  limits on the VMs running at once (defaults 4, 64, 4096, 600)");
     return 0;
+  }
+  const limits: NonNullable<OpenOptions["limits"]> = {};
+  for (const [flag, field] of Object.entries(LIMIT_FLAGS) as [keyof typeof LIMIT_FLAGS, (typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS]][]) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+      err(`kvmscope serve: --${flag} must be a whole number of at least 1, got "${text}"`);
+      return 2;
+    }
+    limits[field] = n;
   }
   let port: number = env.value.KVMSCOPE_PORT ?? SERVE_DEFAULTS.port;
   if (values.port !== undefined) {
@@ -137,7 +162,7 @@ export async function serveCommand(
 
   let service: RunService;
   try {
-    service = await open({ dataDir });
+    service = await open({ dataDir, limits });
   } catch (e) {
     err(`kvmscope serve: could not open the data in ${dataDir}: ${(e as Error).message}`);
     return (e as Error).name === "ConfigError" ? 2 : 20;
