@@ -310,7 +310,6 @@ export class Machine {
       let idleExits = -1;
       const finished = Promise.all(this.#vcpus.map((v) => v.exited));
       let allGone = false;
-      let pauseKicked = false;
       void finished.then(() => { allGone = true; });
       statsTimer = setInterval(() => {
         sampleStats();
@@ -329,15 +328,14 @@ export class Machine {
         if (control.stopRequested()) {
           this.#kickAll();
         } else if (paused) {
-          // A breakpoint or a spent step paused the machine from a vCPU thread: the other vCPUs
-          // may be inside KVM_RUN; get them out once.
-          if (!pauseKicked) this.#kickAll();
-          pauseKicked = true;
+          // A breakpoint or a spent step paused the machine from a vCPU thread, or pause() kicked
+          // everyone: a vCPU still running is inside KVM_RUN (a guest that does not exit) or missed
+          // its kick; kick it again, every tick, until it has stopped.
+          for (const v of this.#vcpus) if (control.state(v.id) === VcpuState.Running) v.kicker?.kick();
         } else if (userIrqchip && this.#allHaltedForGood()) {
           control.requestStop(StopReason.AllHalted);
           this.#kickAll();
         }
-        if (!paused) pauseKicked = false;
       }
       clearInterval(statsTimer);
       statsTimer = undefined;

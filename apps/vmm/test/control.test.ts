@@ -102,6 +102,19 @@ describe.skipIf(!kvm.ok)("run control on real KVM", () => {
     expect((await done).outcome).toBe("stopped");
   });
 
+  it("pauses a guest that never exits (it is kicked out of KVM_RUN) and resumes it", async () => {
+    const t = start("spin", false);
+    await t.until(() => t.machine.status === "running");
+    await new Promise((r) => setTimeout(r, 200));
+    t.machine.pause();
+    await t.until(() => t.machine.status === "paused", 3000);
+    expect(t.exits().at(-1)?.reason).toBe("KVM_EXIT_INTR"); // the kick, seen from the loop
+    t.machine.resume();
+    await t.until(() => t.machine.status === "running", 3000);
+    t.machine.stop();
+    expect((await t.done).outcome).toBe("stopped");
+  });
+
   it("stops a paused machine", async () => {
     const t = start("hello");
     await t.until(() => t.machine.status === "paused");
