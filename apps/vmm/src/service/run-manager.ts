@@ -2,7 +2,6 @@
 // (at least every second) and to live viewers, applies the teacher's controls, and keeps stored
 // runs readable, exportable and importable. The HTTP/WebSocket layer (server.ts) only validates
 // and translates; everything that touches a VM or the database is here.
-import { createHash, randomBytes } from "node:crypto";
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import {
   ChromeTraceWriter, NdjsonWriter, RECORD_SIZE, RunSummary, type TraceRecord, decodeBatch, encodeBatch,
@@ -412,13 +411,3 @@ export function parseImport(text: string): { run: Record<string, unknown>; recor
     throw new ConfigError(`the import is not a kvmscope NDJSON export: ${(err as Error).message}`);
   }
 }
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-export function newRunId(): string {
-  return randomBytes(6).toString("base64url");
-}
-
-export { RECORD_SIZE };
