@@ -1,0 +1,78 @@
+"use client";
+// Interface text in English and Japanese. Each component keeps its own messages next to it
+// (`defineMessages`) so that no one file collects every string; `useT` picks the language the
+// reader chose. Guest output and record fields are never passed through here: they are data.
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+
+export const LANGS = ["en", "ja"] as const;
+export type Lang = (typeof LANGS)[number];
+
+export function isLang(v: unknown): v is Lang {
+  return v === "en" || v === "ja";
+}
+
+/** One component's strings, the same keys in both languages (the type checker holds them to it). */
+export type Messages<K extends string> = { en: Record<K, string>; ja: Record<K, string> };
+
+export function defineMessages<K extends string>(m: Messages<K>): Messages<K> {
+  return m;
+}
+
+/** Fills `{name}` placeholders; a placeholder with no value stays as written (easy to spot). */
+export function fill(template: string, vars?: Readonly<Record<string, string | number>>): string {
+  if (vars === undefined) return template;
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** The text of `key` in `lang`, outside React (pure code, tests). */
+export function translate<K extends string>(m: Messages<K>, lang: Lang, key: K, vars?: Readonly<Record<string, string | number>>): string {
+  return fill(m[lang][key], vars);
+}
+
+interface LangState {
+  lang: Lang;
+  setLang: (l: Lang) => void;
+}
+
+const LangContext = createContext<LangState>({ lang: "en", setLang: () => {} });
+
+const STORAGE_KEY = "kvmscope.lang";
+
+/** Holds the reader's language: `?lang=` in the address wins, then what they chose before, then the browser's. */
+export function LangProvider({ children }: { children: ReactNode }) {
+  const [lang, setLangState] = useState<Lang>("en");
+  useEffect(() => {
+    const fromUrl = new URLSearchParams(window.location.search).get("lang");
+    let stored: string | null = null;
+    try {
+      stored = window.localStorage.getItem(STORAGE_KEY);
+    } catch {
+      // storage can be off (private windows); the choice then lasts for this page only
+    }
+    const fromBrowser = navigator.language.toLowerCase().startsWith("ja") ? "ja" : "en";
+    setLangState(isLang(fromUrl) ? fromUrl : isLang(stored) ? stored : fromBrowser);
+  }, []);
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+  const setLang = useCallback((l: Lang) => {
+    setLangState(l);
+    try {
+      window.localStorage.setItem(STORAGE_KEY, l);
+    } catch {
+      // see above
+    }
+  }, []);
+  const value = useMemo(() => ({ lang, setLang }), [lang, setLang]);
+  return <LangContext.Provider value={value}>{children}</LangContext.Provider>;
+}
+
+export function useLang(): LangState {
+  return useContext(LangContext);
+}
+
+/** `t(key, vars)` for one component's messages in the current language. */
+export function useT<K extends string>(m: Messages<K>): (key: K, vars?: Readonly<Record<string, string | number>>) => string {
+  const { lang } = useLang();
+  return useCallback((key: K, vars?: Readonly<Record<string, string | number>>) => fill(m[lang][key], vars), [m, lang]);
+}

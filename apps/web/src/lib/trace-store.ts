@@ -1,0 +1,171 @@
+// The browser's copy of a run's trace: the 128-byte records exactly as the service sends them
+// (binary WebSocket batches, or JSON pages re-encoded with the shared codec), kept in fixed-size
+// chunks, plus a few typed-array columns that every view reads by row (Perfetto's columnar slice
+// tables). A full record object is decoded only when someone looks at one row (hover, select).
+//
+// Rows are in arrival order. Within one thread that is time order (each thread has its own ring,
+// drained in order); across threads it is only roughly so. `rowOfSeq` finds a record by its
+// sequence number whatever order it came in (a `skipped` range fetched later, a page of history).
+import {
+  decodeRecord, encodeBatch, EXIT, H, MAIN_THREAD, RECORD_SIZE, RecordKind, type TraceRecord,
+} from "@kvmscope/shared";
+
+/** Records per raw chunk: 65,536 × 128 bytes = 8 MiB, so a million records never need one huge copy. */
+const CHUNK_SHIFT = 16;
+const CHUNK_RECORDS = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK_RECORDS - 1;
+
+/** Lane of a thread in every per-thread view: the main thread first, then vCPU n at n + 1. */
+export function laneOfThread(thread: number): number {
+  return thread === MAIN_THREAD ? 0 : thread + 1;
+}
+export function threadOfLane(lane: number): number {
+  return lane === 0 ? MAIN_THREAD : lane - 1;
+}
+
+function grow<T extends Float64Array | Uint32Array | Uint16Array | Uint8Array | Int32Array>(a: T, need: number, make: (n: number) => T): T {
+  if (need <= a.length) return a;
+  let n = Math.max(1024, a.length);
+  while (n < need) n *= 2;
+  const b = make(n);
+  b.set(a);
+  return b;
+}
+
+export class TraceStore {
+  /** Rows held. */
+  count = 0;
+  /** Bumped on every change: views memoize on it. */
+  version = 0;
+
+  private chunks: Uint8Array[] = [];
+  private views: DataView[] = [];
+
+  // Columns, indexed by row (valid below `count`).
+  seq = new Uint32Array(0);
+  kind = new Uint8Array(0);
+  /** The record's thread: MAIN_THREAD or a vCPU index (for a stats record, the vCPU sampled). */
+  thread = new Uint16Array(0);
+  /** ns since the run began: when KVM_RUN returned (exit) or the ioctl was issued. */
+  ts = new Float64Array(0);
+  /** ns: time inside KVM_RUN before an exit; an ioctl's duration. */
+  dur = new Float64Array(0);
+  /** Exit reason code, ioctl id, or 0. */
+  code = new Uint32Array(0);
+  /** ns spent handling an exit in userspace before the next KVM_RUN (0 for other kinds). */
+  handle = new Float64Array(0);
+
+  private seqRow = new Int32Array(0);
+  /** Highest seq held, -1 when empty. */
+  maxSeq = -1;
+  /** Latest ts seen, ns. */
+  endTs = 0;
+  /** vCPU indexes seen in any record, sorted. */
+  vcpus: number[] = [];
+  /** Rows of ioctl, marker, stats and lost records (few; exits are the bulk). */
+  ioctlRows: number[] = [];
+  markerRows: number[] = [];
+  statsRows: number[] = [];
+  lostRows: number[] = [];
+  exitCount = 0;
+
+  /** Appends a batch of whole records (codec bytes). Records already held (same seq) are skipped. Returns rows added. */
+  appendBytes(bytes: Uint8Array): number {
+    if (bytes.byteLength % RECORD_SIZE !== 0) {
+      throw new RangeError(`a record batch is a whole number of ${RECORD_SIZE}-byte records; got ${bytes.byteLength} bytes`);
+    }
+    const n = bytes.byteLength / RECORD_SIZE;
+    if (n === 0) return 0;
+    const src = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.reserve(this.count + n);
+    let added = 0;
+    for (let i = 0; i < n; i++) {
+      const o = i * RECORD_SIZE;
+      const seq = src.getUint32(o + H.seq, true);
+      if (seq < this.seqRow.length && this.seqRow[seq]! >= 0 && seq <= this.maxSeq) continue;
+      const row = this.count;
+      const chunk = row >>> CHUNK_SHIFT;
+      if (chunk === this.chunks.length) {
+        const c = new Uint8Array(CHUNK_RECORDS * RECORD_SIZE);
+        this.chunks.push(c);
+        this.views.push(new DataView(c.buffer));
+      }
+      const at = (row & CHUNK_MASK) * RECORD_SIZE;
+      this.chunks[chunk]!.set(bytes.subarray(o, o + RECORD_SIZE), at);
+      const kind = src.getUint8(o + H.kind);
+      const thread = src.getUint16(o + H.thread, true);
+      const ts = src.getFloat64(o + H.ts, true);
+      this.seq[row] = seq;
+      this.kind[row] = kind;
+      this.thread[row] = thread;
+      this.ts[row] = ts;
+      this.dur[row] = src.getFloat64(o + H.dur, true);
+      this.code[row] = src.getUint32(o + H.code, true);
+      this.handle[row] = kind === RecordKind.Exit ? src.getFloat64(o + EXIT.handleNs, true) : 0;
+      this.seqRow = grow(this.seqRow, seq + 1, (k) => new Int32Array(k).fill(-1));
+      this.seqRow[seq] = row;
+      if (seq > this.maxSeq) this.maxSeq = seq;
+      if (ts > this.endTs) this.endTs = ts;
+      if (thread !== MAIN_THREAD && !this.vcpus.includes(thread)) {
+        this.vcpus.push(thread);
+        this.vcpus.sort((a, b) => a - b);
+      }
+      switch (kind) {
+        case RecordKind.Exit: this.exitCount++; break;
+        case RecordKind.Ioctl: this.ioctlRows.push(row); break;
+        case RecordKind.Marker: this.markerRows.push(row); break;
+        case RecordKind.Stats: this.statsRows.push(row); break;
+        case RecordKind.Lost: this.lostRows.push(row); break;
+      }
+      this.count++;
+      added++;
+    }
+    if (added > 0) this.version++;
+    return added;
+  }
+
+  /** Appends decoded records (a JSON page from the records API, an imported file). */
+  appendRecords(records: readonly TraceRecord[]): number {
+    return records.length === 0 ? 0 : this.appendBytes(encodeBatch(records));
+  }
+
+  /** The row holding sequence number `seq`, or -1. */
+  rowOfSeq(seq: number): number {
+    return Number.isInteger(seq) && seq >= 0 && seq < this.seqRow.length ? this.seqRow[seq]! : -1;
+  }
+
+  /** The whole record at `row`, decoded (the NDJSON shape). */
+  record(row: number): TraceRecord {
+    if (!(row >= 0 && row < this.count)) throw new RangeError(`no row ${row} (the store holds ${this.count})`);
+    return decodeRecord(this.views[row >>> CHUNK_SHIFT]!, (row & CHUNK_MASK) * RECORD_SIZE);
+  }
+
+  /** A read-only view of the raw 128 bytes of `row` (for the kvm_run page view, hex dumps). */
+  rawBytes(row: number): Uint8Array {
+    if (!(row >= 0 && row < this.count)) throw new RangeError(`no row ${row} (the store holds ${this.count})`);
+    const at = (row & CHUNK_MASK) * RECORD_SIZE;
+    return this.chunks[row >>> CHUNK_SHIFT]!.subarray(at, at + RECORD_SIZE);
+  }
+
+  /** Lanes in drawing order: 0 = the main thread, then one per vCPU seen (n + 1). */
+  lanes(): number[] {
+    return [0, ...this.vcpus.map((v) => v + 1)];
+  }
+
+  /** Forgets everything (a new run in the same view). */
+  clear(): void {
+    const v = this.version + 1;
+    Object.assign(this, new TraceStore());
+    this.version = v;
+  }
+
+  private reserve(n: number): void {
+    this.seq = grow(this.seq, n, (k) => new Uint32Array(k));
+    this.kind = grow(this.kind, n, (k) => new Uint8Array(k));
+    this.thread = grow(this.thread, n, (k) => new Uint16Array(k));
+    this.ts = grow(this.ts, n, (k) => new Float64Array(k));
+    this.dur = grow(this.dur, n, (k) => new Float64Array(k));
+    this.code = grow(this.code, n, (k) => new Uint32Array(k));
+    this.handle = grow(this.handle, n, (k) => new Float64Array(k));
+  }
+}
