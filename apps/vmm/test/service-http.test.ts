@@ -4,7 +4,7 @@
 // against the real run manager are in service-live.test.ts).
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_CONSOLE_BYTES, MAX_MEM_MIB, MAX_TIMEOUT_SEC, MAX_VCPUS, MIN_TIMEOUT_SEC, type TraceRecord } from "@kvmscope/shared";
+import { decodeBatch, MAX_CONSOLE_BYTES, MAX_MEM_MIB, MAX_TIMEOUT_SEC, MAX_VCPUS, MIN_TIMEOUT_SEC, type TraceRecord } from "@kvmscope/shared";
 import { ConfigError, LIMITS } from "../src/config.js";
 import type { GuestInfo } from "../src/guests.js";
 import { startServer, type RunningServer } from "../src/service/server.js";
@@ -364,6 +364,16 @@ describe("runs, records and controls over HTTP", () => {
     expect((await api("GET", "/api/runs/live1/records?limit=1&limit=2")).body.error).toMatch(/"limit" is given more than once/);
   });
 
+  it("reads a page of records as codec bytes for the web app's replay", async () => {
+    const res = await fetch(`${server.url}/api/runs/live1/records?fromSeq=7&format=binary`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/octet-stream");
+    expect(res.headers.get("x-kvmscope-next")).toBe("");
+    expect(decodeBatch(new Uint8Array(await res.arrayBuffer()))).toEqual([{ type: "marker", seq: 7, ts: 1, thread: "main", text: "<script>alert(1)</script>" }]);
+    expect(service.queries.at(-1)).toEqual({ fromSeq: 7, limit: 1000 });
+    expect((await api("GET", "/api/runs/live1/records?format=xml")).status).toBe(400);
+  });
+
   it("streams an export with its content type and file name", async () => {
     const res = await fetch(`${server.url}/api/runs/done1/export?format=ndjson`);
     expect(res.status).toBe(200);
@@ -413,5 +423,44 @@ describe("the protocol's bounds", () => {
     expect(MAX_MEM_MIB).toBe(LIMITS.memMiB.max);
     expect(MIN_TIMEOUT_SEC).toBe(LIMITS.timeoutSec.min);
     expect(MAX_TIMEOUT_SEC).toBe(LIMITS.timeoutSec.max);
+  });
+});
+
+describe("the web app on another origin", () => {
+  const webOrigin = "http://127.0.0.1:3000";
+  let corsServer: RunningServer;
+  beforeAll(async () => {
+    corsServer = await startServer(service, { port: 0, host: "127.0.0.1", maxBodyBytes: MAX_BODY, allowedOrigins: [webOrigin], log: () => {} });
+  });
+  afterAll(async () => {
+    await corsServer?.close();
+  });
+
+  it("answers the allowed origin's preflight and lets its page read the answers", async () => {
+    const pre = await fetch(`${corsServer.url}/api/runs`, {
+      method: "OPTIONS",
+      headers: { origin: webOrigin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe(webOrigin);
+    expect(pre.headers.get("access-control-allow-methods")).toBe("GET, POST");
+    expect(pre.headers.get("access-control-allow-headers")).toBe("Content-Type");
+    const created = await fetch(`${corsServer.url}/api/runs`, {
+      method: "POST", headers: { origin: webOrigin, "content-type": "application/json" }, body: JSON.stringify({ guest: "hello" }),
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("access-control-allow-origin")).toBe(webOrigin);
+    expect(created.headers.get("access-control-expose-headers")).toMatch(/Location/);
+  });
+
+  it("gives any other origin neither a preflight nor CORS headers", async () => {
+    const pre = await fetch(`${corsServer.url}/api/runs`, { method: "OPTIONS", headers: { origin: "https://attacker.example", "access-control-request-method": "POST" } });
+    expect(pre.status).toBe(403);
+    expect(pre.headers.get("access-control-allow-origin")).toBeNull();
+    expect(((await pre.json()) as { error: string }).error).toMatch(/--allow-origin/);
+    const read = await fetch(`${corsServer.url}/api/runs`, { headers: { origin: "https://attacker.example" } });
+    expect(read.headers.get("access-control-allow-origin")).toBeNull();
+    // and the default server, with no allowed origins, admits none
+    expect((await fetch(`${server.url}/api/runs`, { method: "OPTIONS", headers: { origin: webOrigin } })).status).toBe(403);
   });
 });

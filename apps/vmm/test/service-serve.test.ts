@@ -86,6 +86,19 @@ describe("kvmscope serve", () => {
     expect(await s.status).toBe(0);
   });
 
+  it("lets pages from --allow-origin (or KVMSCOPE_ALLOW_ORIGINS) call the API from the browser", async () => {
+    for (const [args, env] of [[["--allow-origin", "http://127.0.0.1:3000"], {}], [[], { KVMSCOPE_ALLOW_ORIGINS: "http://localhost:3001, http://127.0.0.1:3000" }]] as const) {
+      const s = serve(["--port", "0", ...args], env);
+      await until(() => s.out.length > 0);
+      const url = /on (http:\S+)/.exec(s.out[0] ?? "")![1]!;
+      const res = await fetch(`${url}/api/runs`, { method: "OPTIONS", headers: { origin: "http://127.0.0.1:3000" } });
+      expect(res.status).toBe(204);
+      expect(res.headers.get("access-control-allow-origin")).toBe("http://127.0.0.1:3000");
+      s.stop("SIGTERM");
+      expect(await s.status).toBe(0);
+    }
+  });
+
   it("uses port 7070 and ./data when nothing says otherwise", () => {
     expect(readServeEnv({})).toEqual({ ok: true, value: {} });
     expect(readServeEnv({ KVMSCOPE_PORT: "" })).toEqual({ ok: true, value: {} });
@@ -101,6 +114,8 @@ describe("kvmscope serve", () => {
       [["--max-runs", "0"], {}, /--max-runs must be a whole number of at least 1, got "0"/],
       [["--max-mem", "lots"], {}, /--max-mem must be a whole number of at least 1, got "lots"/],
       [["extra"], {}, /Unexpected argument 'extra'|positional/i],
+      [["--allow-origin", "http://127.0.0.1:3000/runs"], {}, /--allow-origin takes an origin such as http:\/\/127\.0\.0\.1:3000 .*got "http:\/\/127\.0\.0\.1:3000\/runs"/],
+      [[], { KVMSCOPE_ALLOW_ORIGINS: "localhost:3000" }, /--allow-origin takes an origin/],
     ];
     for (const [args, env, expected] of cases) {
       const s = serve(args, env);

@@ -270,7 +270,7 @@ function numberParam(min: number) {
     .pipe(z.number().min(min));
 }
 
-/** GET /api/runs/:id/records?fromSeq&limit&vcpu&reason&fromTs&toTs */
+/** GET /api/runs/:id/records?fromSeq&limit&vcpu&reason&fromTs&toTs&format */
 export const RecordsQuery = strict(
   {
     /** The first sequence number wanted (records with seq >= fromSeq). */
@@ -280,6 +280,8 @@ export const RecordsQuery = strict(
     reason: ExitReasonName.optional(),
     fromTs: numberParam(0).optional(),
     toTs: numberParam(0).optional(),
+    /** json (default): `{"records": [...], "next"}`; binary: the records as codec bytes, `next` in the X-Kvmscope-Next header. */
+    format: oneOf(["json", "binary"]).default("json"),
   },
   "the records query",
 ).refine((q) => q.fromTs === undefined || q.toTs === undefined || q.fromTs <= q.toTs, {

@@ -100,9 +100,9 @@ describe("console input", () => {
 
 describe("queries", () => {
   it("turn record query strings into numbers, with the default page of 1000", () => {
-    expect(check(RecordsQuery, {})).toEqual({ ok: true, value: { limit: 1000 } });
-    expect(check(RecordsQuery, { fromSeq: "5", limit: "10000", vcpu: "3", reason: "KVM_EXIT_HLT", fromTs: "1.5", toTs: "99" })).toEqual({
-      ok: true, value: { fromSeq: 5, limit: 10000, vcpu: 3, reason: "KVM_EXIT_HLT", fromTs: 1.5, toTs: 99 },
+    expect(check(RecordsQuery, {})).toEqual({ ok: true, value: { limit: 1000, format: "json" } });
+    expect(check(RecordsQuery, { fromSeq: "5", limit: "10000", vcpu: "3", reason: "KVM_EXIT_HLT", fromTs: "1.5", toTs: "99", format: "binary" })).toEqual({
+      ok: true, value: { fromSeq: 5, limit: 10000, vcpu: 3, reason: "KVM_EXIT_HLT", fromTs: 1.5, toTs: 99, format: "binary" },
     });
   });
 

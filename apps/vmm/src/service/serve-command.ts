@@ -7,7 +7,7 @@ import * as z from "zod";
 import { startServer, type RunningServer } from "./server.js";
 import type { RunService, ServiceLimits } from "./types.js";
 
-export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S]";
+export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S] [--allow-origin ORIGIN]...";
 
 export const SERVE_DEFAULTS = {
   port: 7070,
@@ -48,13 +48,15 @@ const ServeEnv = z.object({
   KVMSCOPE_PORT: portText.optional(),
   KVMSCOPE_HOST: z.string().optional(),
   KVMSCOPE_DATA: z.string().optional(),
+  /** Comma-separated origins, as --allow-origin. */
+  KVMSCOPE_ALLOW_ORIGINS: z.string().optional(),
 });
 export type ServeEnv = z.infer<typeof ServeEnv>;
 
 /** KVMSCOPE_PORT / KVMSCOPE_HOST / KVMSCOPE_DATA (empty counts as unset), or a sentence saying what is wrong. */
 export function readServeEnv(env: NodeJS.ProcessEnv): { ok: true; value: ServeEnv } | { ok: false; message: string } {
   const picked = Object.fromEntries(
-    (["KVMSCOPE_PORT", "KVMSCOPE_HOST", "KVMSCOPE_DATA"] as const).flatMap((k) => (env[k] === undefined || env[k] === "" ? [] : [[k, env[k]]])),
+    (["KVMSCOPE_PORT", "KVMSCOPE_HOST", "KVMSCOPE_DATA", "KVMSCOPE_ALLOW_ORIGINS"] as const).flatMap((k) => (env[k] === undefined || env[k] === "" ? [] : [[k, env[k]]])),
   );
   const r = ServeEnv.safeParse(picked);
   if (r.success) return { ok: true, value: r.data };
@@ -99,7 +101,7 @@ export async function serveCommand(
     return 2;
   }
 
-  let values: { port?: string; host?: string; data?: string; help?: boolean } & Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
+  let values: { port?: string; host?: string; data?: string; help?: boolean; "allow-origin"?: string[] } & Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
   try {
     ({ values } = parseArgs({
       args,
@@ -113,6 +115,7 @@ export async function serveCommand(
         "max-vcpus": { type: "string" },
         "max-mem": { type: "string" },
         "max-run-seconds": { type: "string" },
+        "allow-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -126,7 +129,22 @@ export async function serveCommand(
     out("  --host  address to bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)");
     out("  --data  directory of the database and stored images (env KVMSCOPE_DATA, default ./data)");
     out("  --max-runs, --max-vcpus, --max-mem MiB, --max-run-seconds  limits on the VMs running at once (defaults 4, 64, 4096, 600)");
+    out("  --allow-origin  a web page origin (e.g. http://127.0.0.1:3000) that may use the API and WebSockets from the browser; repeatable (env KVMSCOPE_ALLOW_ORIGINS, comma-separated)");
     return 0;
+  }
+  const allowedOrigins: string[] = [];
+  for (const o of values["allow-origin"] ?? env.value.KVMSCOPE_ALLOW_ORIGINS?.split(",").map((x) => x.trim()).filter((x) => x !== "") ?? []) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin === undefined || origin !== o || !/^https?:/.test(o)) {
+      err(`kvmscope serve: --allow-origin takes an origin such as http://127.0.0.1:3000 (scheme, host and port, no path), got "${o}"`);
+      return 2;
+    }
+    allowedOrigins.push(origin);
   }
   const limits: NonNullable<OpenOptions["limits"]> = {};
   for (const [flag, field] of Object.entries(LIMIT_FLAGS) as [keyof typeof LIMIT_FLAGS, (typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS]][]) {
@@ -170,7 +188,7 @@ export async function serveCommand(
 
   let server: RunningServer;
   try {
-    server = await startServer(service, { port, host, maxBodyBytes: SERVE_DEFAULTS.maxBodyBytes });
+    server = await startServer(service, { port, host, maxBodyBytes: SERVE_DEFAULTS.maxBodyBytes, allowedOrigins });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =

@@ -10,10 +10,12 @@
 //   GET  /api/runs/:id                    200 RunInfo
 //   POST /api/runs/:id/control            200 RunInfo (after the action)
 //   POST /api/runs/:id/console            200 {"accepted": bytes}
-//   GET  /api/runs/:id/records?...        200 {"records": TraceRecord[], "next": number | null}
+//   GET  /api/runs/:id/records?...        200 {"records": TraceRecord[], "next": number | null} (format=binary: codec bytes)
 //   GET  /api/runs/:id/export?format=     200 NDJSON or Chrome trace JSON, streamed, as an attachment
 //   POST /api/import                      201 RunInfo (body: an NDJSON or Chrome export)
 //   WebSocket /ws?run=ID                  see packages/shared/src/protocol.ts
+// Pages from `allowedOrigins` (the web app on its own port) may call the API from the browser:
+// they get CORS headers and answered preflights; no other origin does.
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -21,7 +23,7 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import {
   type ClientMessage, ClientMessage as ClientMessageSchema, type ControlBody, ControlBody as ControlBodySchema,
   ConsoleBody, CreateRunBody, ExportQuery, ListRunsQuery, PROTOCOL_VERSION, RECORD_SIZE, RecordsQuery, RUN_ID_PATTERN,
-  type RunInfo as WireRunInfo, type ServerMessage, WsClose, check, consoleBytes, decodeBase64, exitReasonCode,
+  type RunInfo as WireRunInfo, type ServerMessage, WsClose, check, consoleBytes, decodeBase64, encodeBatch, exitReasonCode,
 } from "@kvmscope/shared";
 import { ConfigError } from "../config.js";
 import {
@@ -513,8 +515,21 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       pattern: /^\/api\/runs\/([^/]+)\/records$/,
       methods: {
         GET: async (_req, res, url, id) => {
-          const q = validated(check(RecordsQuery, queryObject(url)), "bad query");
-          sendJson(res, 200, await service.readRecords(id, q));
+          const { format, ...q } = validated(check(RecordsQuery, queryObject(url)), "bad query");
+          const page = await service.readRecords(id, q);
+          if (format === "json") {
+            sendJson(res, 200, page);
+            return;
+          }
+          // The web app's replay: the same bytes the WebSocket carries, no JSON to build or parse.
+          const bytes = encodeBatch(page.records);
+          res.writeHead(200, {
+            ...COMMON_HEADERS,
+            "content-type": "application/octet-stream",
+            "content-length": String(bytes.byteLength),
+            "x-kvmscope-next": page.next === null ? "" : String(page.next),
+          });
+          res.end(bytes);
         },
       },
     },
@@ -575,9 +590,35 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
     }
   }
 
+  /**
+   * CORS for the allowed origins only. A browser sends a preflight before any POST we accept
+   * (requireMediaType admits no "simple" content type), so a page from any other origin can
+   * neither start VMs nor read answers.
+   */
+  function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined || opts.allowedOrigins?.includes(origin) !== true) return false;
+    res.setHeader("access-control-allow-origin", origin);
+    res.setHeader("vary", "Origin");
+    res.setHeader("access-control-expose-headers", "Location, Content-Disposition, X-Kvmscope-Next");
+    return true;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       checkHost(req.headers.host);
+      const cors = corsHeaders(req, res);
+      if (req.method === "OPTIONS") {
+        if (!cors) throw new HttpError(403, `pages from ${req.headers.origin ?? "nowhere"} may not call this service (start it with --allow-origin to admit one)`);
+        res.writeHead(204, {
+          ...COMMON_HEADERS,
+          "access-control-allow-methods": "GET, POST",
+          "access-control-allow-headers": "Content-Type",
+          "access-control-max-age": "600",
+        });
+        res.end();
+        return;
+      }
       const raw = req.url ?? "";
       if (!raw.startsWith("/")) throw new HttpError(400, `cannot route ${JSON.stringify(raw)}`);
       const url = new URL(`http://localhost${raw}`);
