@@ -14,6 +14,11 @@ export interface GuestInfo {
   name: string;
   title: string;
   description: string;
+  /**
+   * The title and description in Japanese, for the web app's Japanese interface: the same facts
+   * as the English text; identifiers (exit reasons, ports, instructions, registers) stay as they are.
+   */
+  ja?: { title: string; description: string };
   /** The exit reasons this guest is there to show. */
   shows: string[];
   vcpus: number;

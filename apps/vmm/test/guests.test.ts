@@ -1,10 +1,23 @@
-// Every teaching guest on real KVM: the exits it must produce, its output, how it ends.
+// The teaching guests: their catalog (Japanese text for every entry), and every guest on real KVM:
+// the exits it must produce, its output, how it ends.
 import { describe, expect, it } from "vitest";
 import type { IoctlRecord, MarkerRecord } from "@kvmscope/shared";
 import { listGuests } from "@kvmscope/vmm";
 import { describeExit, kvm, runGuest } from "./helpers.js";
 
 const bytes = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+
+describe("the teaching-guest catalog", () => {
+  it("gives every guest a non-empty Japanese title and description", () => {
+    const guests = listGuests();
+    expect(guests.length).toBeGreaterThan(0);
+    const filled = (s: unknown): boolean => typeof s === "string" && s.trim() !== "";
+    for (const g of guests) {
+      // Keyed by name, so a failure says which guest lacks its Japanese text.
+      expect({ guest: g.name, title: filled(g.ja?.title), description: filled(g.ja?.description) }).toEqual({ guest: g.name, title: true, description: true });
+    }
+  });
+});
 
 describe.skipIf(!kvm.ok)("the teaching guests on real KVM", () => {
   it("hello: one KVM_EXIT_IO per byte on port 0x3f8, then one KVM_EXIT_HLT", async () => {

@@ -1,3 +1,5 @@
-export default function Home() {
-  return <main>kvmscope</main>;
+import { HomeView } from "@/components/HomeView";
+
+export default function HomePage() {
+  return <HomeView />;
 }

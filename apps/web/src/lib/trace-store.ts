@@ -7,7 +7,7 @@
 // drained in order); across threads it is only roughly so. `rowOfSeq` finds a record by its
 // sequence number whatever order it came in (a `skipped` range fetched later, a page of history).
 import {
-  decodeRecord, encodeBatch, EXIT, H, MAIN_THREAD, RECORD_SIZE, RecordKind, type TraceRecord,
+  decodeRecord, encodeBatch, EXIT, EXIT_IO, EXIT_MMIO, H, KvmExit, MAIN_THREAD, RECORD_SIZE, RecordKind, type TraceRecord,
 } from "@kvmscope/shared";
 
 /** Records per raw chunk: 65,536 × 128 bytes = 8 MiB, so a million records never need one huge copy. */
@@ -54,6 +54,8 @@ export class TraceStore {
   code = new Uint32Array(0);
   /** ns spent handling an exit in userspace before the next KVM_RUN (0 for other kinds). */
   handle = new Float64Array(0);
+  /** KVM_EXIT_IO: the port; KVM_EXIT_MMIO: the guest-physical address; else 0. Filters read it without decoding. */
+  addr = new Float64Array(0);
 
   private seqRow = new Int32Array(0);
   /** Highest seq held, -1 when empty. */
@@ -102,6 +104,12 @@ export class TraceStore {
       this.dur[row] = src.getFloat64(o + H.dur, true);
       this.code[row] = src.getUint32(o + H.code, true);
       this.handle[row] = kind === RecordKind.Exit ? src.getFloat64(o + EXIT.handleNs, true) : 0;
+      const code = this.code[row]!;
+      this.addr[row] =
+        kind !== RecordKind.Exit ? 0
+        : code === KvmExit.IO ? src.getUint16(o + EXIT_IO.port, true)
+        : code === KvmExit.MMIO ? src.getFloat64(o + EXIT_MMIO.addr, true)
+        : 0;
       this.seqRow = grow(this.seqRow, seq + 1, (k) => new Int32Array(k).fill(-1));
       this.seqRow[seq] = row;
       if (seq > this.maxSeq) this.maxSeq = seq;
@@ -127,6 +135,14 @@ export class TraceStore {
   /** Appends decoded records (a JSON page from the records API, an imported file). */
   appendRecords(records: readonly TraceRecord[]): number {
     return records.length === 0 ? 0 : this.appendBytes(encodeBatch(records));
+  }
+
+  private contiguous = 0;
+
+  /** The lowest sequence number not held (where a gap in the history starts), amortised O(1). */
+  firstMissingSeq(): number {
+    while (this.contiguous < this.seqRow.length && this.seqRow[this.contiguous]! >= 0) this.contiguous++;
+    return this.contiguous;
   }
 
   /** The row holding sequence number `seq`, or -1. */
@@ -167,5 +183,6 @@ export class TraceStore {
     this.dur = grow(this.dur, n, (k) => new Float64Array(k));
     this.code = grow(this.code, n, (k) => new Uint32Array(k));
     this.handle = grow(this.handle, n, (k) => new Float64Array(k));
+    this.addr = grow(this.addr, n, (k) => new Float64Array(k));
   }
 }

@@ -1,0 +1,5 @@
+import { RunsView } from "@/components/RunsView";
+
+export default function RunsPage() {
+  return <RunsView />;
+}

@@ -1,0 +1,341 @@
+"use client";
+// A run's page, live and replay alike. It owns the run's TraceStore (fed by RunConnection), the
+// cursor (the newest record while following a live run, the scrubber's position in a replay),
+// the selected record, and the controls; every panel draws from those.
+import Link from "next/link";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { BreakCondition, ControlBody, RunInfo } from "@kvmscope/shared";
+import { ConsoleTranscript } from "@/lib/console-text";
+import { buildDeepLink, parseDeepLink, seqOfNthExit, type View } from "@/lib/deep-link";
+import { formatCount } from "@/lib/format";
+import { defineMessages, useT } from "@/lib/i18n";
+import { type ConnectionState, RunConnection } from "@/lib/live";
+import { useService } from "@/lib/service-context";
+import { TraceStore } from "@/lib/trace-store";
+import { Console } from "./Console";
+import { KvmRunPage } from "./KvmRunPage";
+import { Lifecycle } from "./Lifecycle";
+import { ExportLinks, LiveControls, ReplayBar } from "./RunControls";
+import { RunStatusBadge } from "./RunStatusBadge";
+import { SelectedExit } from "./SelectedExit";
+import { ServiceDown } from "./ServiceDown";
+import { StatsPanel } from "./StatsPanel";
+import { ThreadModel } from "./ThreadModel";
+import { Timeline } from "./Timeline";
+import styles from "./RunView.module.css";
+
+const messages = defineMessages({
+  en: {
+    loading: "Loading the run…",
+    gone: "This run does not exist (any more)",
+    back: "Back to the guests",
+    retrying: "Reconnecting in {s} s: {reason}",
+    records: "{n} records",
+    exits: "{n} exits",
+    live: "live",
+    replay: "replay",
+    complete: "all records loaded",
+    config: "{vcpus} vCPU · {mem} MiB · irqchip {irq} · {mode}",
+    image: "own image",
+    ended: "Ended: {message}",
+    lost: "{n} records were lost (a trace ring overflowed)",
+  },
+  ja: {
+    loading: "実行を読み込み中…",
+    gone: "この実行は存在しません（削除されたか、ID が違います）",
+    back: "ゲスト一覧に戻る",
+    retrying: "{s} 秒後に再接続します: {reason}",
+    records: "レコード {n} 件",
+    exits: "exit {n} 回",
+    live: "ライブ",
+    replay: "リプレイ",
+    complete: "全レコード読み込み済み",
+    config: "vCPU {vcpus} 個 · {mem} MiB · irqchip {irq} · {mode}",
+    image: "独自イメージ",
+    ended: "終了: {message}",
+    lost: "{n} 件のレコードが失われました（トレースリングのあふれ）",
+  },
+});
+
+type Mode = "live" | "step" | "replay";
+
+/** Is this key press ours, or is the person typing into a field or the terminal? */
+function typingInto(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) || target.closest(".xterm") !== null;
+}
+
+export function RunView({ id }: { id: string }) {
+  const t = useT(messages);
+  const service = useService();
+  const store = useMemo(() => new TraceStore(), []);
+  const transcript = useMemo(() => new ConsoleTranscript(), []);
+  const [version, setVersion] = useState(0);
+  const [run, setRun] = useState<RunInfo | null>(null);
+  const [conn, setConn] = useState<ConnectionState>({ kind: "loading" });
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [selectedSeq, setSelectedSeq] = useState<number | null>(null);
+  const [following, setFollowing] = useState(true);
+  const [cursor, setCursor] = useState(0);
+  const [playing, setPlaying] = useState(false);
+  const [speed, setSpeed] = useState(10);
+  const [slow, setSlow] = useState<number | null>(null);
+  const [armed, setArmed] = useState<BreakCondition | null>(null);
+  const [focusView, setFocusView] = useState<View | null>(null);
+  const connection = useRef<RunConnection | null>(null);
+  const pendingLink = useRef(parseDeepLink(""));
+
+  // ---- the connection: history + live stream into the store
+  useEffect(() => {
+    const link = parseDeepLink(window.location.search);
+    pendingLink.current = link;
+    if (link.view !== undefined) setFocusView(link.view);
+    let frame = 0;
+    const c = new RunConnection(service, id, store, {
+      onRun: setRun,
+      onState: setConn,
+      onRecords: () => {
+        // One React update per animation frame however many batches arrive.
+        if (frame === 0) frame = requestAnimationFrame(() => {
+          frame = 0;
+          setVersion(store.version);
+        });
+      },
+      onError: setError,
+    });
+    connection.current = c;
+    c.start();
+    return () => {
+      cancelAnimationFrame(frame);
+      c.close();
+      connection.current = null;
+    };
+  }, [service, id, store]);
+
+  // ---- a deep link resolves once its record is here
+  useEffect(() => {
+    const link = pendingLink.current;
+    let seq: number | undefined = link.seq;
+    if (seq === undefined && link.exit !== undefined) seq = seqOfNthExit(store, link.exit, link.vcpu);
+    if (seq === undefined || store.rowOfSeq(seq) < 0) return;
+    pendingLink.current = {};
+    setSelectedSeq(seq);
+    setFollowing(false);
+    setCursor(seq);
+  }, [version, store]);
+
+  const live = run?.live === true;
+  const maxSeq = store.maxSeq;
+  const cursorSeq = following ? maxSeq : Math.min(cursor, maxSeq);
+  const mode: Mode = !following || !live ? "replay" : run?.config.mode === "step" || slow !== null ? "step" : "live";
+  const paused = run?.status === "paused";
+  useEffect(() => {
+    if (paused) setArmed(null);
+  }, [paused]);
+
+  // ---- console text at the cursor
+  const consoleText = useMemo(() => {
+    transcript.update(store);
+    return transcript.textAt(cursorSeq);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- version stands for the store's contents
+  }, [transcript, store, version, cursorSeq]);
+
+  // ---- controls
+  const control = useCallback(
+    async (body: ControlBody) => {
+      const c = connection.current;
+      if (c === null) return;
+      setBusy(true);
+      setError(null);
+      try {
+        setRun(await c.control(body));
+      } catch (err) {
+        setError((err as Error).message);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [],
+  );
+  const onControl = useCallback((action: "pause" | "resume" | "stop") => {
+    if (action !== "pause") setSlow(null);
+    void control({ action });
+  }, [control]);
+  const onStep = useCallback((count: number) => void control({ action: "step", count }), [control]);
+  const onBreak = useCallback((when: BreakCondition) => {
+    setArmed(when);
+    void control({ action: "break", when });
+  }, [control]);
+
+  // Slow motion: the page paces the run itself, one exit per tick, so a class can follow each one.
+  useEffect(() => {
+    if (slow === null || !live) return;
+    let stopped = false;
+    void (async () => {
+      const c = connection.current;
+      if (c === null) return;
+      try {
+        await c.control({ action: "pause" });
+        while (!stopped) {
+          await new Promise((r) => setTimeout(r, 1000 / slow));
+          if (stopped) break;
+          setRun(await c.control({ action: "step", count: 1 }));
+        }
+      } catch (err) {
+        if (!stopped) setError((err as Error).message);
+        setSlow(null);
+      }
+    })();
+    return () => {
+      stopped = true;
+    };
+  }, [slow, live]);
+
+  // Replay playback: the cursor walks forward at `speed` records per second of wall time.
+  useEffect(() => {
+    if (!playing) return;
+    let last = performance.now();
+    let carry = 0;
+    let frame = requestAnimationFrame(function tick(now) {
+      carry += ((now - last) / 1000) * speed;
+      last = now;
+      const step = Math.floor(carry);
+      if (step > 0) {
+        carry -= step;
+        setCursor((c) => {
+          const next = Math.min(c + step, store.maxSeq);
+          if (next >= store.maxSeq) setPlaying(false);
+          return next;
+        });
+      }
+      frame = requestAnimationFrame(tick);
+    });
+    return () => cancelAnimationFrame(frame);
+  }, [playing, speed, store]);
+
+  const seek = useCallback((seq: number) => {
+    setFollowing(false);
+    setCursor(seq);
+  }, []);
+  const play = useCallback((on: boolean) => {
+    if (on) {
+      setFollowing(false);
+      setCursor((c) => (c >= store.maxSeq ? 0 : c));
+    }
+    setPlaying(on);
+  }, [store]);
+  const follow = useCallback(() => {
+    setPlaying(false);
+    setFollowing(true);
+  }, []);
+  const select = useCallback((seq: number | null) => setSelectedSeq(seq), []);
+
+  // ---- keyboard: space pauses/resumes (plays a replay), n takes one exit
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || typingInto(e.target)) return;
+      if (e.key === " ") {
+        e.preventDefault();
+        if (mode !== "replay" && live) onControl(paused ? "resume" : "pause");
+        else play(!playing);
+      } else if (e.key === "n") {
+        e.preventDefault();
+        if (mode !== "replay" && live) onStep(1);
+        else seek(Math.min(cursorSeq + 1, store.maxSeq));
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [mode, live, paused, playing, cursorSeq, onControl, onStep, play, seek, store]);
+
+  // ---- a deep link's view: bring that panel into sight
+  const panelRef = useCallback(
+    (view: View) => (el: HTMLElement | null) => {
+      if (el !== null && focusView === view) {
+        el.scrollIntoView({ block: "center" });
+        setFocusView(null);
+      }
+    },
+    [focusView],
+  );
+
+  const shareUrl = useMemo(() => {
+    if (typeof window === "undefined") return "";
+    const keep = new URLSearchParams(window.location.search);
+    return `${window.location.origin}/runs/${encodeURIComponent(id)}${buildDeepLink({ seq: selectedSeq ?? undefined, view: selectedSeq !== null ? "exit" : undefined }, keep)}`;
+  }, [id, selectedSeq]);
+
+  useEffect(() => {
+    document.title = `kvmscope · ${run?.guest ?? id}`;
+  }, [run?.guest, id]);
+
+  if (conn.kind === "gone") {
+    return (
+      <main className={styles.main}>
+        <div role="alert" data-testid="run-gone" className="panel">
+          <h2>{t("gone")}</h2>
+          <p className="muted">{conn.reason}</p>
+          <Link href="/">{t("back")}</Link>
+        </div>
+      </main>
+    );
+  }
+
+  const lost = typeof run?.outcome?.lostRecords === "number" ? run.outcome.lostRecords : 0;
+  const endMessage = typeof run?.outcome?.message === "string" ? run.outcome.message : null;
+  const vcpus = run?.config.vcpus ?? Math.max(1, store.vcpus.length);
+
+  return (
+    <main className={styles.main} data-testid="run-view" data-mode={mode} data-cursor-seq={cursorSeq} data-records={store.count}>
+      <header className={styles.head}>
+        <h1 className={styles.title}>
+          {run?.guest ?? t("image")} <code className="muted small">{id}</code>
+        </h1>
+        {run !== null && <RunStatusBadge run={run} />}
+        <span className="small muted">
+          {run !== null && t("config", { vcpus: run.config.vcpus, mem: run.config.memMiB, irq: run.config.irqchip, mode: run.config.mode })}
+        </span>
+        <span className="small" data-testid="record-count" data-value={store.count}>
+          {t("records", { n: formatCount(store.count) })} · {t("exits", { n: formatCount(store.exitCount) })} ·{" "}
+          {conn.kind === "live" ? t("live") : conn.kind === "complete" ? t("complete") : conn.kind === "loading" ? t("loading") : ""}
+        </span>
+        <ExportLinks exportUrl={(f) => service.exportUrl(id, f)} shareUrl={shareUrl} />
+      </header>
+      {conn.kind === "retrying" && <ServiceDown reason={t("retrying", { s: Math.round(conn.inMs / 1000), reason: conn.reason })} />}
+      {error !== null && (
+        <p role="alert" className={styles.error} data-testid="error">
+          {error}
+        </p>
+      )}
+      {endMessage !== null && !live && <p className="small">{t("ended", { message: endMessage })}</p>}
+      {lost > 0 && <p className="small" style={{ color: "var(--warn)" }}>{t("lost", { n: formatCount(lost) })}</p>}
+      <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armed} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
+      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
+
+      <div className={styles.grid}>
+        <div className={styles.thread} ref={panelRef("thread")}>
+          <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} />
+        </div>
+        <div className={styles.lifecycle} ref={panelRef("lifecycle")}>
+          <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} />
+        </div>
+        <div className={styles.timeline} ref={panelRef("timeline")}>
+          <Timeline store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} follow={following} />
+        </div>
+        <div className={styles.exit} ref={panelRef("exit")}>
+          <SelectedExit store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} />
+        </div>
+        <div className={styles.kvmrun} ref={panelRef("kvm-run")}>
+          <KvmRunPage store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} />
+        </div>
+        <div className={styles.console} ref={panelRef("console")}>
+          <Console text={consoleText} onInput={live ? (data) => void connection.current?.typeInto(data).catch((err: Error) => setError(err.message)) : undefined} />
+        </div>
+        <div className={styles.stats} ref={panelRef("stats")}>
+          <StatsPanel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} />
+        </div>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,122 @@
+// The web app's side of the VMM service's HTTP API (README: "The service"). Every answer is
+// checked against the shared protocol schemas before the page uses it: a service of another
+// version, or something else on that port, gives a clear error instead of a broken page.
+import {
+  type ControlBody, type CreateRunBody, ErrorBody, type ExportFormat, RunInfo, RUN_ID_PATTERN,
+} from "@kvmscope/shared";
+import { z } from "zod";
+
+/** A teaching guest from the service's catalog. */
+export const GuestInfo = z.looseObject({
+  name: z.string(),
+  title: z.string(),
+  description: z.string(),
+  shows: z.array(z.string()),
+  vcpus: z.number(),
+  memMiB: z.number(),
+  irqchip: z.enum(["user", "kernel"]),
+  /** The title and description in Japanese. */
+  ja: z.looseObject({ title: z.string(), description: z.string() }).optional(),
+});
+export type GuestInfo = z.infer<typeof GuestInfo>;
+
+const GuestList = z.looseObject({ guests: z.array(GuestInfo) });
+const RunList = z.looseObject({ runs: z.array(RunInfo), next: z.string().nullable() });
+
+/** The service answered with an error status (its message says why), or not at all (status 0). */
+export class ServiceError extends Error {
+  override name = "ServiceError";
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+  /** The service could not be reached at all: down, restarting, or a wrong address. */
+  get unreachable(): boolean {
+    return this.status === 0;
+  }
+}
+
+export class ServiceClient {
+  constructor(readonly baseUrl: string) {}
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, { ...init, cache: "no-store" });
+    } catch {
+      throw new ServiceError(`the kvmscope service at ${this.baseUrl} does not answer`, 0);
+    }
+    if (res.ok) return res;
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = ErrorBody.safeParse(await res.json());
+      if (body.success) message = body.data.error;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ServiceError(message, res.status);
+  }
+
+  private async json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit): Promise<z.output<S>> {
+    const res = await this.request(path, init);
+    const parsed = schema.safeParse(await res.json().catch(() => undefined));
+    if (!parsed.success) throw new ServiceError(`the service's answer to ${path} is not what this page expects (${parsed.error.issues[0]?.message ?? "?"})`, 502);
+    return parsed.data;
+  }
+
+  private post<S extends z.ZodType>(schema: S, path: string, body: unknown): Promise<z.output<S>> {
+    return this.json(schema, path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  }
+
+  async guests(): Promise<GuestInfo[]> {
+    return (await this.json(GuestList, "/api/guests")).guests;
+  }
+
+  listRuns(limit = 20, before?: string): Promise<z.output<typeof RunList>> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (before !== undefined) q.set("before", before);
+    return this.json(RunList, `/api/runs?${q}`);
+  }
+
+  getRun(id: string): Promise<RunInfo> {
+    return this.json(RunInfo, `/api/runs/${runPath(id)}`);
+  }
+
+  createRun(body: CreateRunBody): Promise<RunInfo> {
+    return this.post(RunInfo, "/api/runs", body);
+  }
+
+  control(id: string, body: ControlBody): Promise<RunInfo> {
+    return this.post(RunInfo, `/api/runs/${runPath(id)}/control`, body);
+  }
+
+  /** A page of stored records as codec bytes, and the `fromSeq` of the next page (null at the end). */
+  async recordPage(id: string, fromSeq: number, limit = 10_000): Promise<{ bytes: Uint8Array; next: number | null }> {
+    const res = await this.request(`/api/runs/${runPath(id)}/records?fromSeq=${fromSeq}&limit=${limit}&format=binary`);
+    const next = res.headers.get("x-kvmscope-next");
+    return { bytes: new Uint8Array(await res.arrayBuffer()), next: next === null || next === "" ? null : Number(next) };
+  }
+
+  /** Where the browser downloads an export (a plain link: the service names the file). */
+  exportUrl(id: string, format: ExportFormat): string {
+    return `${this.baseUrl}/api/runs/${runPath(id)}/export?format=${format}`;
+  }
+
+  /** Stores an NDJSON or Chrome export as a new run (replayable without /dev/kvm). */
+  importExport(text: string): Promise<RunInfo> {
+    // A Chrome trace is one JSON object; an NDJSON export is one per line.
+    const type = /^\s*\{\s*"traceEvents"/.test(text.slice(0, 200)) ? "application/json" : "application/x-ndjson";
+    return this.json(RunInfo, "/api/import", { method: "POST", headers: { "content-type": type }, body: text });
+  }
+
+  webSocketUrl(id: string): string {
+    return `${this.baseUrl.replace(/^http/, "ws")}/ws?run=${encodeURIComponent(id)}`;
+  }
+}
+
+function runPath(id: string): string {
+  if (!RUN_ID_PATTERN.test(id)) throw new ServiceError(`"${id}" is not a run id`, 404);
+  return encodeURIComponent(id);
+}

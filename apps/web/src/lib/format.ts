@@ -1,0 +1,30 @@
+// Numbers and times as the pages show them. Pure, so the same figures appear in every panel.
+
+/** ns → "812 ns", "3.4 µs", "12.5 ms", "2.31 s". */
+export function formatNs(ns: number): string {
+  if (!Number.isFinite(ns)) return "–";
+  const a = Math.abs(ns);
+  if (a < 1e3) return `${Math.round(ns)} ns`;
+  if (a < 1e6) return `${(ns / 1e3).toFixed(a < 1e4 ? 2 : 1)} µs`;
+  if (a < 1e9) return `${(ns / 1e6).toFixed(a < 1e7 ? 2 : 1)} ms`;
+  return `${(ns / 1e9).toFixed(2)} s`;
+}
+
+/** 1234567 → "1,234,567" (the same in both languages). */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+export function hex(n: number, width = 0): string {
+  return `0x${n.toString(16).padStart(width, "0")}`;
+}
+
+/** Parses "0x3f8", "1016" or "3f8h" style numbers a person types; undefined if it is not one. */
+export function parseNumber(text: string): number | undefined {
+  const s = text.trim().toLowerCase();
+  if (s === "") return undefined;
+  if (/^0x[0-9a-f]+$/.test(s)) return parseInt(s.slice(2), 16);
+  if (/^[0-9a-f]+h$/.test(s)) return parseInt(s.slice(0, -1), 16);
+  if (/^\d+$/.test(s)) return Number(s);
+  return undefined;
+}

@@ -1,0 +1,37 @@
+"use client";
+// Projector mode: large type and high contrast for a classroom wall. One attribute on <html>
+// switches the theme's custom properties (app/globals.css). `?projector=1` in a shared link turns
+// it on; the choice is remembered in this browser.
+import { useCallback, useEffect, useState } from "react";
+
+const KEY = "kvmscope.projector";
+
+function apply(on: boolean): void {
+  document.documentElement.dataset.projector = on ? "on" : "off";
+}
+
+export function useProjector(): [boolean, (on: boolean) => void] {
+  const [on, setOn] = useState(false);
+  useEffect(() => {
+    const q = new URLSearchParams(window.location.search).get("projector");
+    let stored: string | null = null;
+    try {
+      stored = window.localStorage.getItem(KEY);
+    } catch {
+      // no storage: this page only
+    }
+    const initial = q !== null ? q === "1" || q === "on" : stored === "on";
+    setOn(initial);
+    apply(initial);
+  }, []);
+  const set = useCallback((v: boolean) => {
+    setOn(v);
+    apply(v);
+    try {
+      window.localStorage.setItem(KEY, v ? "on" : "off");
+    } catch {
+      // see above
+    }
+  }, []);
+  return [on, set];
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// `npm start`: the VMM service and the web app (its production build), each in its own process,
+// started together and stopped together. Prints both addresses once both answer.
+//
+//   npm start [-- --port 3000] [--service-port 7070] [--host 127.0.0.1] [--data ./data]
+//   env: KVMSCOPE_WEB_PORT, KVMSCOPE_PORT, KVMSCOPE_HOST, KVMSCOPE_DATA
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const webDir = join(root, "apps", "web");
+
+function fail(message) {
+  process.stderr.write(`kvmscope start: ${message}\n`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    options: {
+      port: { type: "string" },
+      "service-port": { type: "string" },
+      host: { type: "string" },
+      data: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }));
+} catch (e) {
+  fail(`${e.message}\nusage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--data DIR]`);
+}
+if (values.help) {
+  process.stdout.write(
+    "usage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--data DIR]\n" +
+      "  --port          the web app's port (env KVMSCOPE_WEB_PORT, default 3000)\n" +
+      "  --service-port  the VMM service's port (env KVMSCOPE_PORT, default 7070)\n" +
+      "  --host          the address both bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)\n" +
+      "  --data          where runs are stored (env KVMSCOPE_DATA, default ./data)\n",
+  );
+  process.exit(0);
+}
+
+function port(text, what) {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) fail(`${what} must be a port number from 1 to 65535, got "${text}"`);
+  return Number(text);
+}
+const env = (k) => (process.env[k] === undefined || process.env[k] === "" ? undefined : process.env[k]);
+const webPort = port(values.port ?? env("KVMSCOPE_WEB_PORT") ?? "3000", "--port");
+const servicePort = port(values["service-port"] ?? env("KVMSCOPE_PORT") ?? "7070", "--service-port");
+if (webPort === servicePort) fail(`the web app and the service cannot share port ${webPort}`);
+const host = values.host ?? env("KVMSCOPE_HOST") ?? "127.0.0.1";
+const urlHost = host.includes(":") ? `[${host}]` : host;
+const serviceUrl = `http://${urlHost}:${servicePort}`;
+const webUrl = `http://${urlHost}:${webPort}`;
+
+if (!existsSync(join(webDir, ".next", "BUILD_ID"))) fail("the web app is not built: run `npm run build` (npm install does it) first");
+const nextBin = createRequire(join(webDir, "package.json")).resolve("next/dist/bin/next");
+
+// The page is served from webUrl and talks to the service on another port: the service admits
+// that origin (and its localhost spelling) for CORS and WebSockets, and no other.
+const origins = [webUrl];
+if (host === "127.0.0.1") origins.push(`http://localhost:${webPort}`);
+
+const children = new Set();
+let stopping = false;
+
+function start(name, args, extraEnv) {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.add(child);
+  child.stdout.on("data", (chunk) => process.stdout.write(chunk));
+  child.on("exit", (code, signal) => {
+    children.delete(child);
+    if (!stopping) {
+      process.stderr.write(`kvmscope start: the ${name} ended (${signal ?? `status ${code}`}); stopping the rest\n`);
+      stop(code === 0 ? 1 : code ?? 1);
+    } else if (children.size === 0) process.exit(process.exitCode ?? 0);
+  });
+  return child;
+}
+
+function stop(status) {
+  if (stopping) return;
+  stopping = true;
+  process.exitCode = status;
+  if (children.size === 0) process.exit(status);
+  // The service stores the last records of live runs on SIGTERM before it exits.
+  for (const c of children) c.kill("SIGTERM");
+}
+
+process.on("SIGINT", () => stop(0));
+process.on("SIGTERM", () => stop(0));
+
+start("VMM service", [
+  join(root, "apps", "vmm", "bin", "kvmscope.js"), "serve", "--port", String(servicePort), "--host", host,
+  ...(values.data !== undefined ? ["--data", values.data] : []),
+  ...origins.flatMap((o) => ["--allow-origin", o]),
+]);
+start("web app", [nextBin, "start", webDir, "--port", String(webPort), "--hostname", host], { KVMSCOPE_SERVICE_URL: serviceUrl });
+
+async function answers(url) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return res.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+const deadline = Date.now() + 120_000;
+while (!stopping) {
+  if ((await answers(`${serviceUrl}/api/guests`)) && (await answers(webUrl))) {
+    process.stdout.write(`\nkvmscope is ready: open ${webUrl} (the VMM service is on ${serviceUrl}). Ctrl-C stops both.\n\n`);
+    break;
+  }
+  if (Date.now() > deadline) {
+    process.stderr.write("kvmscope start: the service or the web app did not answer within 2 minutes; stopping\n");
+    stop(1);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 300));
+}
