@@ -10,3 +10,4 @@ export * from "./chrome.js";
 export * from "./summary.js";
 export * from "./chrome-import.js";
 export * from "./protocol.js";
+export * from "./walkthrough.js";

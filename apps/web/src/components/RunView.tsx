@@ -287,7 +287,7 @@ export function RunView({ id }: { id: string }) {
   const vcpus = run?.config.vcpus ?? Math.max(1, store.vcpus.length);
 
   return (
-    <main className={styles.main} data-testid="run-view" data-mode={mode} data-cursor-seq={cursorSeq} data-records={store.count}>
+    <main className={styles.main} data-testid="run-view" data-mode={mode} data-cursor-seq={cursorSeq} data-records={store.count} data-exits={store.exitCount} data-connection={conn.kind}>
       <header className={styles.head}>
         <h1 className={styles.title}>
           {run?.guest ?? t("image")} <code className="muted small">{id}</code>
@@ -318,7 +318,7 @@ export function RunView({ id }: { id: string }) {
           <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} />
         </div>
         <div className={styles.lifecycle} ref={panelRef("lifecycle")}>
-          <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} />
+          <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip} outcome={run?.outcome} />
         </div>
         <div className={styles.timeline} ref={panelRef("timeline")}>
           <Timeline store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} follow={following} />

@@ -1,0 +1,537 @@
+// The life of the VM as a list of steps, derived from the records at the cursor: the ioctl
+// sequence the VMM issues (open /dev/kvm, KVM_GET_API_VERSION, KVM_CREATE_VM, guest memory, one
+// KVM_CREATE_VCPU per vCPU thread, the release, each vCPU's first KVM_RUN, the exit loop, the
+// closes), each step lit when its record has arrived. Steps the run will still take are listed
+// as pending, so a step-mode run shows what comes next.
+//
+// Step ids (stable: walkthroughs highlight them as "lifecycle:<id>"):
+//   open, api-version, create-vm, create-irqchip, create-pit2 (in-kernel irqchip only),
+//   set-memory, create-vcpu-<n>, release, run-<n> (vCPU n's first KVM_RUN), exit-loop,
+//   close-vcpu-<n>, close-vm, close-kvm, end;
+//   ioctl-<seq> for any other ioctl the VMM issued (KVM_CHECK_EXTENSION, KVM_SET_CPUID2, ...).
+//
+// Cost: the ioctl and marker rows (few) plus, when the cursor is not at the newest record, one
+// pass over the exit column to count exits at the cursor.
+import {
+  ioctlId, ioctlName, MAIN_THREAD, type QemuFunction, RecordKind, threadName, type IoctlRecord, type ThreadName,
+} from "@kvmscope/shared";
+import type { TraceStore } from "./trace-store";
+
+export type StepState = "pending" | "done" | "failed";
+export type LifecycleEvent = "release" | "first-run" | "exit-loop" | "end";
+
+/** Where our VMM does a step. */
+export interface OurCode {
+  file: string;
+  fn: string;
+}
+
+export interface LifecycleStep {
+  id: string;
+  /** The ioctl's name, or the event's ("qemu_system_ready", "KVM_RUN", "exit loop", "end"). */
+  label: string;
+  /** Set for the steps that are not a single ioctl; views translate these. */
+  event?: LifecycleEvent;
+  /** The thread that issues it: known even for a pending step. */
+  thread: ThreadName;
+  /** The vCPU a per-vCPU step is about. */
+  vcpu?: number;
+  state: StepState;
+  /** True for the steps every run takes; false for the other ioctls the VMM issued. */
+  expected: boolean;
+  ret: number | null;
+  errno: number;
+  /** Symbolic errno ("EINTR") when it failed and the name is known. */
+  error?: string;
+  /** ns since run start: when it was issued (for KVM_RUN: when the vCPU entered the guest). */
+  ts: number | null;
+  durNs: number | null;
+  /** The record to select for this step (for the exit loop: the newest exit at the cursor). */
+  seq: number | null;
+  /** The ioctl's arguments as recorded. */
+  args?: Readonly<Record<string, number>>;
+  /** exit-loop: exits at the cursor, in all and per vCPU. */
+  count?: number;
+  countByVcpu?: number[];
+  /** exit-loop: the ioctls issued inside the loop (KVM_INTERRUPT, a KVM_RUN cut short by EINTR...), by name. */
+  loopIoctls?: Readonly<Record<string, number>>;
+  /** end: how the run ended, when the caller knows (the run's end object). */
+  outcome?: string;
+  /** The qemu-kvm 0.14 function that did this, or null where qemu-kvm had no such step. */
+  qemu: QemuFunction | null;
+  ours: OurCode;
+}
+
+export interface Lifecycle {
+  steps: LifecycleStep[];
+  /** Id of the latest lit step (done or failed), null before any. */
+  currentStep: string | null;
+}
+
+export interface LifecycleOptions {
+  /** vCPUs in the run's configuration: one create / first-run / close step each. */
+  vcpus: number;
+  /** With "kernel" KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 are expected. Default "user". */
+  irqchip?: "user" | "kernel";
+  /** The run's end object ({outcome, message}), once the run has finished. */
+  outcome?: { outcome: string; message?: string } | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where each step lives: ours, and qemu-kvm 0.14's (functions from the article where it names
+// them; the rest from the qemu-kvm-0.14 sources: qemu-kvm.c, qemu-kvm-x86.c, kvm-all.c).
+
+const MACHINE = "apps/vmm/src/machine.ts";
+const THREAD = "apps/vmm/src/vcpu/thread.ts";
+const RESET = "apps/vmm/src/vcpu/reset.ts";
+const LOOP = "apps/vmm/src/vcpu/exit-loop.ts";
+const CONTROL = "apps/vmm/src/vcpu/control.ts";
+
+const q = (fn: string, file: string): QemuFunction => ({ fn, file });
+
+/**
+ * Per ioctl our VMM issues: where our code issues it, and the qemu-kvm function that did. An ioctl
+ * not listed falls back to the issuing thread's function (Machine.run or the vCPU thread's main).
+ */
+export const IOCTL_PLACES: Readonly<Record<string, { ours: OurCode; qemu: QemuFunction | null }>> = {
+  open: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_init", "qemu-kvm.c") },
+  KVM_GET_API_VERSION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_init", "qemu-kvm.c") },
+  KVM_CHECK_EXTENSION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_check_extension", "kvm-all.c") },
+  KVM_GET_VCPU_MMAP_SIZE: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_vcpu", "qemu-kvm.c") },
+  KVM_GET_SUPPORTED_CPUID: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_get_supported_cpuid", "target-i386/kvm.c") },
+  KVM_CREATE_VM: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_vm", "qemu-kvm.c") },
+  KVM_SET_TSS_ADDR: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_create", "qemu-kvm-x86.c") },
+  KVM_SET_IDENTITY_MAP_ADDR: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_create", "qemu-kvm-x86.c") },
+  KVM_CREATE_IRQCHIP: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_irqchip", "qemu-kvm.c") },
+  KVM_CREATE_PIT2: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_pit", "qemu-kvm-x86.c") },
+  KVM_SET_USER_MEMORY_REGION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_set_user_memory_region", "kvm-all.c") },
+  KVM_CREATE_VCPU: { ours: { file: THREAD, fn: "main" }, qemu: q("kvm_create_vcpu", "qemu-kvm.c") },
+  KVM_SET_CPUID2: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_init_vcpu", "qemu-kvm-x86.c") },
+  KVM_GET_SREGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_save_regs", "qemu-kvm-x86.c") },
+  KVM_SET_SREGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_load_regs", "qemu-kvm-x86.c") },
+  KVM_SET_REGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_set_regs", "qemu-kvm.c") },
+  KVM_SET_MP_STATE: { ours: { file: THREAD, fn: "main" }, qemu: q("kvm_set_mpstate", "qemu-kvm.c") },
+  // The binary statistics fd arrived in Linux 5.14, long after qemu-kvm 0.14.
+  KVM_GET_STATS_FD: { ours: { file: THREAD, fn: "main" }, qemu: null },
+  KVM_RUN: { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_cpu_exec", "kvm-all.c") },
+  KVM_INTERRUPT: { ours: { file: LOOP, fn: "injectPendingInterrupt" }, qemu: q("kvm_arch_try_push_interrupts", "qemu-kvm-x86.c") },
+  // qemu-kvm 0.14 never closed its KVM fds one by one: the process exit did.
+  close: { ours: { file: MACHINE, fn: "run" }, qemu: null },
+};
+
+export const EVENT_PLACES: Readonly<Record<LifecycleEvent, { ours: OurCode; qemu: QemuFunction | null }>> = {
+  // qemu-kvm 0.14: kvm_main_loop sets qemu_system_ready and wakes the threads waiting in ap_main_loop.
+  release: { ours: { file: CONTROL, fn: "releaseAll" }, qemu: q("kvm_main_loop", "qemu-kvm.c") },
+  "first-run": { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_cpu_exec", "kvm-all.c") },
+  "exit-loop": { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_main_loop_cpu", "qemu-kvm.c") },
+  end: { ours: { file: MACHINE, fn: "run" }, qemu: null },
+};
+
+function placeOf(name: string, thread: ThreadName): { ours: OurCode; qemu: QemuFunction | null } {
+  if (name === "close" && thread !== "main") return { ours: { file: THREAD, fn: "main" }, qemu: null };
+  return IOCTL_PLACES[name] ?? { ours: thread === "main" ? { file: MACHINE, fn: "run" } : { file: THREAD, fn: "main" }, qemu: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const ID = {
+  open: ioctlId("open"),
+  close: ioctlId("close"),
+  apiVersion: ioctlId("KVM_GET_API_VERSION"),
+  createVm: ioctlId("KVM_CREATE_VM"),
+  setMemory: ioctlId("KVM_SET_USER_MEMORY_REGION"),
+  createIrqchip: ioctlId("KVM_CREATE_IRQCHIP"),
+  createPit2: ioctlId("KVM_CREATE_PIT2"),
+  createVcpu: ioctlId("KVM_CREATE_VCPU"),
+  run: ioctlId("KVM_RUN"),
+};
+
+/** The main thread's marker when every vCPU exists and they are let go (machine.ts). */
+const RELEASE_MARKER = "qemu_system_ready";
+
+interface Slot {
+  step: LifecycleStep;
+  /** Position in the expected order (pending steps are placed by it). */
+  order: number;
+  /** Seq that places a lit step in the list (for the exit loop: its first exit). */
+  startSeq: number;
+  /** Seq of the step's latest record: the current step is the lit one with the highest. */
+  lastSeq: number;
+}
+
+function pendingStep(id: string, label: string, thread: ThreadName, place: { ours: OurCode; qemu: QemuFunction | null }, extra: Partial<LifecycleStep> = {}): LifecycleStep {
+  return {
+    id, label, thread, state: "pending", expected: true, ret: null, errno: 0, ts: null, durNs: null, seq: null,
+    qemu: place.qemu, ours: place.ours, ...extra,
+  };
+}
+
+function lightFromIoctl(step: LifecycleStep, rec: IoctlRecord): void {
+  step.state = rec.errno !== 0 ? "failed" : "done";
+  step.ret = rec.ret;
+  step.errno = rec.errno;
+  if (rec.error !== undefined) step.error = rec.error;
+  step.ts = rec.ts;
+  step.durNs = rec.durNs;
+  step.seq = rec.seq;
+  step.args = rec.args;
+}
+
+/** The lifecycle at the cursor. */
+export function lifecycleAt(store: TraceStore, cursorSeq: number, options: LifecycleOptions): Lifecycle {
+  const vcpus = Math.max(0, Math.floor(options.vcpus));
+  const kernelIrqchip = options.irqchip === "kernel";
+  const slots: Slot[] = [];
+  const byId = new Map<string, Slot>();
+  let order = 0;
+  const expectStep = (step: LifecycleStep): Slot => {
+    const slot: Slot = { step, order: order++, startSeq: Infinity, lastSeq: -1 };
+    slots.push(slot);
+    byId.set(step.id, slot);
+    return slot;
+  };
+
+  // The expected order: the article's (kvm_init, kvm_create_vm, memory, one vCPU per thread,
+  // qemu_system_ready, the run loops), with our VMM's own steps where it takes them.
+  expectStep(pendingStep("open", "open", "main", IOCTL_PLACES.open!));
+  expectStep(pendingStep("api-version", "KVM_GET_API_VERSION", "main", IOCTL_PLACES.KVM_GET_API_VERSION!));
+  expectStep(pendingStep("create-vm", "KVM_CREATE_VM", "main", IOCTL_PLACES.KVM_CREATE_VM!));
+  if (kernelIrqchip) {
+    expectStep(pendingStep("create-irqchip", "KVM_CREATE_IRQCHIP", "main", IOCTL_PLACES.KVM_CREATE_IRQCHIP!));
+    expectStep(pendingStep("create-pit2", "KVM_CREATE_PIT2", "main", IOCTL_PLACES.KVM_CREATE_PIT2!));
+  }
+  expectStep(pendingStep("set-memory", "KVM_SET_USER_MEMORY_REGION", "main", IOCTL_PLACES.KVM_SET_USER_MEMORY_REGION!));
+  for (let n = 0; n < vcpus; n++) {
+    expectStep(pendingStep(`create-vcpu-${n}`, "KVM_CREATE_VCPU", threadName(n), IOCTL_PLACES.KVM_CREATE_VCPU!, { vcpu: n }));
+  }
+  expectStep(pendingStep("release", RELEASE_MARKER, "main", EVENT_PLACES.release, { event: "release" }));
+  for (let n = 0; n < vcpus; n++) {
+    expectStep(pendingStep(`run-${n}`, "KVM_RUN", threadName(n), EVENT_PLACES["first-run"], { event: "first-run", vcpu: n }));
+  }
+  const loop = expectStep(pendingStep("exit-loop", "exit loop", "vcpu0", EVENT_PLACES["exit-loop"], { event: "exit-loop", count: 0 }));
+  for (let n = 0; n < vcpus; n++) {
+    expectStep(pendingStep(`close-vcpu-${n}`, "close", threadName(n), placeOf("close", threadName(n)), { vcpu: n }));
+  }
+  expectStep(pendingStep("close-vm", "close", "main", IOCTL_PLACES.close!));
+  expectStep(pendingStep("close-kvm", "close", "main", IOCTL_PLACES.close!));
+  const end = expectStep(pendingStep("end", "end", "main", EVENT_PLACES.end, { event: "end" }));
+
+  const light = (id: string, rec: IoctlRecord): boolean => {
+    const slot = byId.get(id);
+    if (slot === undefined || slot.step.state !== "pending") return false;
+    lightFromIoctl(slot.step, rec);
+    slot.startSeq = slot.lastSeq = rec.seq;
+    return true;
+  };
+
+  // First entries into the guest, and the exit count at the cursor: from the exit column.
+  const tally = exitTally(store, cursorSeq);
+  const firstExitRow = tally.firstRow;
+  const exitCount = tally.count;
+  const countByVcpu = Array.from({ length: Math.max(vcpus, tally.byVcpu.length) }, (_, i) => tally.byVcpu[i] ?? 0);
+  const newestExitSeq = tally.newestSeq;
+  const firstEntrySeq = new Map<number, number>();
+  for (const [v, row] of firstExitRow) {
+    const rec = store.record(row);
+    if (rec.type !== "exit") continue;
+    const slot = byId.get(`run-${v}`);
+    firstEntrySeq.set(v, rec.seq);
+    if (slot === undefined) continue;
+    const st = slot.step;
+    st.state = "done";
+    st.ret = 0;
+    st.ts = rec.ts - rec.guestNs; // KVM_RUN went in guestNs before it returned
+    st.durNs = rec.guestNs;
+    st.seq = rec.seq;
+    slot.startSeq = slot.lastSeq = rec.seq;
+  }
+
+  // Ioctls and the release marker, in seq order (rows are only roughly so across threads).
+  const rows = [...store.ioctlRows, ...store.markerRows]
+    .filter((r) => store.seq[r]! <= cursorSeq)
+    .sort((a, b) => store.seq[a]! - store.seq[b]!);
+  let vmFd = -1;
+  let kvmFd = -1;
+  let released = false;
+  const loopIoctls: Record<string, number> = {};
+  let loopLastSeq = -1;
+  for (const row of rows) {
+    const code = store.code[row]!;
+    const t = store.thread[row]!;
+    if (store.kind[row] === RecordKind.Marker) {
+      if (t !== MAIN_THREAD || released) continue;
+      const rec = store.record(row);
+      if (rec.type !== "marker" || !rec.text.includes(RELEASE_MARKER)) continue;
+      released = true;
+      const slot = byId.get("release")!;
+      const st = slot.step;
+      st.state = "done";
+      st.seq = rec.seq;
+      st.ts = rec.ts;
+      // How long the main thread waited: from its last ioctl before the release to the release.
+      let waitFrom = -1;
+      for (const r2 of rows) {
+        if (store.seq[r2]! >= rec.seq) break;
+        if (store.kind[r2] === RecordKind.Ioctl && store.thread[r2] === MAIN_THREAD) waitFrom = store.ts[r2]! + store.dur[r2]!;
+      }
+      st.durNs = waitFrom >= 0 ? Math.max(0, rec.ts - waitFrom) : null;
+      slot.startSeq = slot.lastSeq = rec.seq;
+      continue;
+    }
+    // The vCPU thread's own ioctls once it is in its loop: injections, runs cut short by a kick.
+    const s = store.seq[row]!;
+    if (t !== MAIN_THREAD && code !== ID.close) {
+      const entered = firstEntrySeq.get(t);
+      if (code === ID.run || (entered !== undefined && s > entered)) {
+        if (code === ID.run && entered === undefined) {
+          // A first KVM_RUN that never reached the guest: the step failed, with its errno.
+          const rec = store.record(row);
+          if (rec.type === "ioctl" && rec.errno !== 0) light(`run-${t}`, rec);
+        }
+        const name = ioctlName(code);
+        loopIoctls[name] = (loopIoctls[name] ?? 0) + 1;
+        if (s > loopLastSeq) loopLastSeq = s;
+        continue;
+      }
+    }
+    const rec = store.record(row);
+    if (rec.type !== "ioctl") continue;
+    let matched = false;
+    switch (code) {
+      case ID.open:
+        matched = t === MAIN_THREAD && light("open", rec);
+        if (matched) kvmFd = rec.ret;
+        break;
+      case ID.apiVersion:
+        matched = light("api-version", rec);
+        // This VMM speaks API version 12 only: another answer ends the run as surely as an error.
+        if (matched && rec.errno === 0 && rec.ret !== 12) byId.get("api-version")!.step.state = "failed";
+        break;
+      case ID.createVm:
+        matched = light("create-vm", rec);
+        if (matched && rec.errno === 0) vmFd = rec.ret;
+        break;
+      case ID.setMemory:
+        matched = light("set-memory", rec);
+        break;
+      case ID.createIrqchip:
+        matched = light("create-irqchip", rec);
+        break;
+      case ID.createPit2:
+        matched = light("create-pit2", rec);
+        break;
+      case ID.createVcpu: {
+        const id = rec.args.vcpuId ?? (t !== MAIN_THREAD ? t : -1);
+        matched = light(`create-vcpu-${id}`, rec);
+        break;
+      }
+      case ID.close:
+        if (t !== MAIN_THREAD) matched = light(`close-vcpu-${t}`, rec);
+        else if (released && rec.fd === vmFd && vmFd >= 0) matched = light("close-vm", rec);
+        else if (released && rec.fd === kvmFd && kvmFd >= 0) matched = light("close-kvm", rec);
+        break;
+      default:
+        break;
+    }
+    if (matched) continue;
+    if (released && t === MAIN_THREAD && code !== ID.close) {
+      // The main thread's calls while the guest runs (none today; KVM_IRQ_LINE would be one) belong to the loop.
+      loopIoctls[rec.name] = (loopIoctls[rec.name] ?? 0) + 1;
+      if (s > loopLastSeq) loopLastSeq = s;
+      continue;
+    }
+    const place = placeOf(rec.name, rec.thread);
+    const step: LifecycleStep = {
+      id: `ioctl-${rec.seq}`, label: rec.name, thread: rec.thread, state: "pending", expected: false,
+      ret: null, errno: 0, ts: null, durNs: null, seq: null, qemu: place.qemu, ours: place.ours,
+    };
+    if (t !== MAIN_THREAD) step.vcpu = t;
+    lightFromIoctl(step, rec);
+    slots.push({ step, order: -1, startSeq: rec.seq, lastSeq: rec.seq });
+  }
+
+  // The exit loop: lit by the first exit of any vCPU, counting every exit at the cursor.
+  {
+    const st = loop.step;
+    st.count = exitCount;
+    st.countByVcpu = countByVcpu;
+    st.loopIoctls = loopIoctls;
+    if (exitCount > 0 || loopLastSeq >= 0) {
+      let firstSeq = Infinity;
+      let firstTs = Infinity;
+      for (let n = 0; n < vcpus; n++) {
+        const r = byId.get(`run-${n}`)!;
+        if (r.step.state !== "pending" && r.startSeq < firstSeq) {
+          firstSeq = r.startSeq;
+          firstTs = r.step.ts ?? firstTs;
+        }
+      }
+      for (const [v] of firstEntrySeq) {
+        if (v >= vcpus) {
+          const row = firstExitRow.get(v)!;
+          if (store.seq[row]! < firstSeq) {
+            firstSeq = store.seq[row]!;
+            firstTs = store.ts[row]! - store.dur[row]!;
+          }
+        }
+      }
+      if (firstSeq === Infinity) firstSeq = loopLastSeq;
+      st.state = "done";
+      st.seq = newestExitSeq >= 0 ? newestExitSeq : loopLastSeq;
+      const lastSeq = Math.max(newestExitSeq, loopLastSeq);
+      const lastRow = store.rowOfSeq(lastSeq);
+      st.ts = Number.isFinite(firstTs) ? firstTs : null;
+      st.durNs = st.ts !== null && lastRow >= 0 ? Math.max(0, store.ts[lastRow]! - st.ts) : null;
+      // Listed after every vCPU's first KVM_RUN that has happened: the loops run side by side.
+      let lastEntry = firstSeq;
+      for (let n = 0; n < vcpus; n++) {
+        const r = byId.get(`run-${n}`)!;
+        if (r.step.state !== "pending") lastEntry = Math.max(lastEntry, r.startSeq);
+      }
+      loop.startSeq = lastEntry + 0.5;
+      loop.lastSeq = lastSeq;
+    }
+    // The loop runs on every vCPU thread; name the one that made the newest exit.
+    if (st.seq !== null) {
+      const row = store.rowOfSeq(st.seq);
+      if (row >= 0 && store.thread[row] !== MAIN_THREAD) st.thread = threadName(store.thread[row]!);
+    }
+  }
+
+  // The end: known for certain from the run's end object; failing that, the last close.
+  {
+    const st = end.step;
+    const closeKvm = byId.get("close-kvm")!;
+    if (options.outcome) {
+      st.state = "done";
+      st.outcome = options.outcome.outcome;
+      st.label = options.outcome.outcome;
+    } else if (closeKvm.step.state !== "pending") {
+      st.state = "done";
+    }
+    if (st.state === "done" && closeKvm.step.state !== "pending") {
+      st.ts = (closeKvm.step.ts ?? 0) + (closeKvm.step.durNs ?? 0);
+      st.seq = closeKvm.step.seq;
+      end.startSeq = end.lastSeq = closeKvm.lastSeq + 0.5;
+    } else if (st.state === "done") {
+      end.startSeq = end.lastSeq = store.maxSeq + 0.5;
+    }
+  }
+
+  return { steps: arrange(slots), currentStep: current(slots) };
+}
+
+interface ExitTally {
+  /** Exits at or before the cursor. */
+  count: number;
+  byVcpu: number[];
+  /** Each vCPU's first exit (its lowest seq), by row. */
+  firstRow: Map<number, number>;
+  /** Seq of the newest exit at or before the cursor, -1 when none. */
+  newestSeq: number;
+  /** Rows counted (for the incremental tally at the newest record). */
+  rows: number;
+  /** ts of the last row counted: a store cleared and refilled to more rows than before differs here. */
+  lastTs: number;
+}
+
+// Live, the cursor is the newest record and the store only grows: the tally goes on from where
+// it stopped instead of counting a million rows again for every batch.
+const liveTallies = new WeakMap<TraceStore, ExitTally>();
+
+function countRows(store: TraceStore, from: number, cursorSeq: number, into: ExitTally): void {
+  const { kind, seq, thread } = store;
+  const exitKind = RecordKind.Exit;
+  // Each vCPU's first exit, by row, in a plain array for the loop (a Map lookup per row costs 10x).
+  const first: number[] = [];
+  for (const [v, r] of into.firstRow) first[v] = r;
+  const byVcpu = into.byVcpu;
+  let count = into.count;
+  let newestSeq = into.newestSeq;
+  for (let r = from; r < store.count; r++) {
+    if (kind[r] !== exitKind) continue;
+    const s = seq[r]!;
+    if (s > cursorSeq) continue;
+    const v = thread[r]!;
+    const f = first[v];
+    if (f === undefined || s < seq[f]!) first[v] = r;
+    count++;
+    byVcpu[v] = (byVcpu[v] ?? 0) + 1;
+    if (s > newestSeq) newestSeq = s;
+  }
+  first.forEach((r, v) => into.firstRow.set(v, r));
+  into.count = count;
+  into.newestSeq = newestSeq;
+  into.rows = store.count;
+  into.lastTs = store.count > 0 ? store.ts[store.count - 1]! : 0;
+}
+
+function exitTally(store: TraceStore, cursorSeq: number): ExitTally {
+  const fresh = (): ExitTally => ({ count: 0, byVcpu: [], firstRow: new Map(), newestSeq: -1, rows: 0, lastTs: 0 });
+  if (cursorSeq < store.maxSeq) {
+    const t = fresh();
+    countRows(store, 0, cursorSeq, t);
+    return t;
+  }
+  let t = liveTallies.get(store);
+  if (t === undefined || t.rows > store.count || (t.rows > 0 && store.ts[t.rows - 1] !== t.lastTs)) {
+    t = fresh();
+    liveTallies.set(store, t);
+  }
+  // Every held record is at or before the newest seq, so the tally needs no cursor filter here.
+  countRows(store, t.rows, Infinity, t);
+  return { ...t, byVcpu: [...t.byVcpu], firstRow: new Map(t.firstRow) };
+}
+
+/**
+ * Lit steps in seq order; a pending step just before the first lit step that comes after it in
+ * the expected order (vCPU 1 created before vCPU 0: "create vCPU 0" waits above it), or at the
+ * end when nothing after it has happened yet.
+ */
+function arrange(slots: Slot[]): LifecycleStep[] {
+  const expected = slots.filter((s) => s.order >= 0).sort((a, b) => a.order - b.order);
+  const key = new Map<Slot, [number, number, number]>();
+  let nextLit = Infinity;
+  for (let i = expected.length - 1; i >= 0; i--) {
+    const s = expected[i]!;
+    if (s.step.state === "pending") key.set(s, [nextLit, 0, s.order]);
+    else {
+      key.set(s, [s.startSeq, 1, 0]);
+      nextLit = Math.min(nextLit, s.startSeq);
+    }
+  }
+  for (const s of slots) if (s.order < 0) key.set(s, [s.startSeq, 1, 0]);
+  return [...slots]
+    .sort((a, b) => {
+      const ka = key.get(a)!;
+      const kb = key.get(b)!;
+      return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2];
+    })
+    .map((s) => s.step);
+}
+
+function current(slots: Slot[]): string | null {
+  let best: Slot | null = null;
+  for (const s of slots) {
+    if (s.step.state === "pending") continue;
+    if (best === null || s.lastSeq > best.lastSeq) best = s;
+  }
+  return best?.step.id ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting (shared by the Lifecycle panel and the thread model)
+
+/** A duration: "850 ns", "12.3 µs", "4.56 ms", "1.234 s". */
+export function formatDuration(ns: number): string {
+  if (!(ns >= 0)) return "–";
+  if (ns < 1e3) return `${Math.round(ns)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)} ms`;
+  return `${(ns / 1e9).toFixed(3)} s`;
+}
+
+/** A time since run start: "+392.1 ms". */
+export function formatOffset(ns: number): string {
+  return `+${formatDuration(ns)}`;
+}

@@ -1,0 +1,206 @@
+// The web app end to end, in Debian's Chromium, against the real service and real KVM: what a
+// student does in class. Each test drives the page as a person would (clicks, keys, files) and
+// reads only what the page shows.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { kvmAvailable } from "@kvmscope/kvm-binding";
+import { api, browserUnavailable, startApp, waitForRunEnd, WEB_DIR } from "./harness.mjs";
+import "./matchers";
+
+const kvm = kvmAvailable();
+const noBrowser = browserUnavailable();
+const skip = !kvm.ok ? kvm.reason : noBrowser;
+if (skip !== null) console.warn(`[web] skipping the browser tests: ${skip}`);
+
+const OUTPUT = join(WEB_DIR, "test", "output");
+
+type App = Awaited<ReturnType<typeof startApp>>;
+
+describe.skipIf(skip !== null)("the web app in Chromium", () => {
+  let app: App;
+  let browser: Browser;
+  let helloRun = "";
+
+  beforeAll(async () => {
+    app = await startApp();
+    browser = app.browser as Browser;
+  }, 120_000);
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  async function newPage(): Promise<Page> {
+    const ctx = await browser.newContext({ viewport: { width: 1500, height: 1000 }, locale: "en-US" });
+    const page = await ctx.newPage();
+    page.on("pageerror", (err) => console.warn(`[web] page error: ${err.message}`));
+    return page;
+  }
+
+  const attr = async (page: Page, testId: string, name: string): Promise<string | null> => page.getByTestId(testId).first().getAttribute(name);
+  const num = async (page: Page, testId: string, name: string): Promise<number> => Number(await attr(page, testId, name));
+
+  it("runs hello from the home page: its text appears in the console and the exits are counted", async () => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await expect(page.getByTestId("guest-hello")).toBeVisible();
+    await page.getByTestId("run-hello").click();
+    await page.waitForURL(/\/runs\/[^/?]+$/);
+    helloRun = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="run-status"][data-status="finished"]').waitFor();
+    // 22 bytes through the UART and the final HLT: all exits reached the page.
+    await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
+    expect(await num(page, "run-view", "data-exits")).toBe(23);
+    await page.close();
+  });
+
+  it("shows the exit counts rising while a guest runs", async () => {
+    const { body: run } = await api(app.serviceUrl, "POST", "/api/runs", { guest: "pio-loop", timeoutSec: 30 });
+    const page = await newPage();
+    await page.goto(`${app.webUrl}/runs/${run.id}`);
+    await page.locator('[data-testid="run-view"][data-connection="live"]').waitFor();
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.waitForTimeout(400);
+      counts.push(await num(page, "run-view", "data-exits"));
+    }
+    expect(counts[0]).toBeGreaterThan(0);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
+    await page.getByTestId("stop").click();
+    await waitForRunEnd(app.serviceUrl, run.id);
+    await page.close();
+  });
+
+  it("steps a step-mode run exactly one exit per click, and the lifecycle shows where it is", async () => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("mode-hello").selectOption("step");
+    await page.getByTestId("run-hello").click();
+    await page.waitForURL(/\/runs\/[^/?]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    expect(await num(page, "run-view", "data-exits")).toBe(0);
+    // Before the first exit the VM, its memory and its vCPU exist: the lifecycle has lit them.
+    await page.locator('[data-testid="lifecycle"] [data-state="done"]').first().waitFor();
+    for (let n = 1; n <= 3; n++) {
+      await page.getByTestId("step").click();
+      await page.locator(`[data-testid="run-view"][data-exits="${n}"]`).waitFor();
+      await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor();
+      await page.waitForTimeout(150);
+      expect(await num(page, "run-view", "data-exits")).toBe(n); // one click, one exit: never two
+    }
+    expect(await attr(page, "console", "data-text")).toBe("Hel");
+    const current = page.locator('[data-testid="lifecycle"] [aria-current="step"]');
+    await expect(current.getAttribute("data-step-id")).resolves.toMatch(/run|loop|exit/i);
+    // the keyboard does the same: n takes one exit
+    await page.locator("body").press("n");
+    await page.locator('[data-testid="run-view"][data-exits="4"]').waitFor();
+    await page.getByTestId("stop").click();
+    await waitForRunEnd(app.serviceUrl, id);
+    await page.close();
+  });
+
+  it("replays a stored run with the scrubber, and opens a deep link at one exit", async () => {
+    expect(helloRun).not.toBe("");
+    const page = await newPage();
+    await page.goto(`${app.webUrl}/runs/${helloRun}`);
+    await page.locator('[data-testid="run-view"][data-connection="complete"][data-mode="replay"]').waitFor();
+    expect(await attr(page, "console", "data-text")).toContain("Hello from the guest!");
+    // back to the very start: nothing printed yet
+    await page.getByTestId("scrubber").focus();
+    await page.getByTestId("scrubber").press("Home");
+    await page.locator('[data-testid="run-view"][data-cursor-seq="0"]').waitFor();
+    expect(await attr(page, "console", "data-text")).toBe("");
+    // play it back at full speed to the end
+    await page.getByTestId("replay-play").click();
+    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor();
+
+    // a shared link: record 20 of that run, with the selected-exit panel in view
+    const { body: page1 } = await api(app.serviceUrl, "GET", `/api/runs/${helloRun}/records?limit=1000`);
+    const exit = page1.records.find((r: { type: string; reason?: string }) => r.type === "exit" && r.reason === "KVM_EXIT_IO");
+    const link = await newPage();
+    await link.goto(`${app.webUrl}/runs/${helloRun}?seq=${exit.seq}&view=exit`);
+    await link.locator(`[data-testid="run-view"][data-cursor-seq="${exit.seq}"]`).waitFor();
+    await expect(link.getByTestId("selected-exit")).toContainText("KVM_EXIT_IO");
+    await expect(link.getByTestId("selected-exit")).toContainText("0x3f8");
+    await expect(link.getByTestId("kvm-run-page")).toContainText("exit_reason");
+    mkdirSync(OUTPUT, { recursive: true });
+    await link.screenshot({ path: join(OUTPUT, "run-page.png"), fullPage: true });
+    await link.close();
+    await page.close();
+  });
+
+  it("imports an export file and opens it as a replay with the same records", async () => {
+    const res = await fetch(`${app.serviceUrl}/api/runs/${helloRun}/export?format=ndjson`);
+    const file = join(tmpdir(), `kvmscope-e2e-${process.pid}.ndjson`);
+    writeFileSync(file, await res.text());
+    const original = (await api(app.serviceUrl, "GET", `/api/runs/${helloRun}`)).body;
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("import-file").setInputFiles(file);
+    await page.waitForURL((u) => u.pathname.startsWith("/runs/") && !u.pathname.endsWith(helloRun));
+    await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
+    expect(await num(page, "run-view", "data-records")).toBe(original.recordCount);
+    expect(await attr(page, "console", "data-text")).toContain("Hello from the guest!");
+    await expect(page.getByTestId("run-status")).toContainText("imported");
+    // a file that is not an export: a clear error, and the page keeps working
+    const bad = join(tmpdir(), `kvmscope-e2e-${process.pid}.json`);
+    writeFileSync(bad, "this is not an export\n");
+    await page.goto(app.webUrl);
+    await page.getByTestId("import-file").setInputFiles(bad);
+    await expect(page.getByTestId("error")).toContainText("is not a kvmscope");
+    await page.close();
+  });
+
+  it("switches the interface to Japanese and keeps the choice", async () => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.locator('[data-testid="lang-switch"] [data-lang="ja"]').click();
+    await expect(page.getByRole("link", { name: "実行履歴" })).toBeVisible();
+    await expect(page.getByTestId("run-hello")).toHaveText("実行");
+    expect(await page.locator("html").getAttribute("lang")).toBe("ja");
+    await page.goto(`${app.webUrl}/runs/${helloRun}`);
+    await expect(page.getByTestId("live-controls")).toContainText("一時停止");
+    await page.locator('[data-testid="lang-switch"] [data-lang="en"]').click();
+    await expect(page.getByRole("link", { name: "Runs" })).toBeVisible();
+    await page.close();
+  });
+
+  it("shows guest output as text, never as markup", async () => {
+    const { body: run } = await api(app.serviceUrl, "POST", "/api/runs", { guest: "echo", timeoutSec: 20 });
+    const page = await newPage();
+    await page.goto(`${app.webUrl}/runs/${run.id}`);
+    await page.locator('[data-testid="run-view"][data-connection="live"]').waitFor();
+    await page.locator(".xterm").click();
+    await page.keyboard.type("<img src=x onerror=window.__owned=1>");
+    await page.keyboard.press("Enter");
+    await page.getByTestId("console").and(page.locator('[data-text*="<IMG SRC=X"]')).waitFor({ timeout: 20_000 });
+    expect(await page.locator("img").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __owned?: number }).__owned)).toBeUndefined();
+    await waitForRunEnd(app.serviceUrl, run.id);
+    await page.close();
+  });
+
+  it("says when the service is down or a run is gone, and recovers when the service returns", async () => {
+    const page = await newPage();
+    await page.goto(`${app.webUrl}/runs/no-such-run`);
+    await expect(page.getByTestId("run-gone")).toBeVisible();
+
+    await page.goto(app.webUrl);
+    await expect(page.getByTestId("guest-hello")).toBeVisible();
+    await app.stopService();
+    try {
+      await page.reload();
+      await expect(page.getByTestId("service-down")).toBeVisible();
+    } finally {
+      await app.restartService();
+    }
+    await expect(page.getByTestId("service-down")).toBeHidden({ timeout: 15_000 });
+    await expect(page.getByTestId("guest-hello")).toBeVisible();
+    await page.close();
+  });
+});
+

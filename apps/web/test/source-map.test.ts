@@ -1,0 +1,150 @@
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { EXIT_REASON_INFO, exitReasonName, IOCTLS, KvmExit, type ExitRecord, type MarkerRecord } from "@kvmscope/shared";
+import { allMappings, EXIT_LOOP, exitSource, ioctlSource, sourceForRecord, type ArticleLine } from "../src/lib/source-map";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const ARTICLE = "/work/shared/seed/qemu-kvm-vm-lifecycle.ja.txt";
+
+const sources = new Map<string, string>();
+function source(file: string): string {
+  let s = sources.get(file);
+  if (s === undefined) {
+    s = readFileSync(`${ROOT}${file}`, "utf8");
+    sources.set(file, s);
+  }
+  return s;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\#]/g, "\\$&");
+
+/**
+ * Whether `fn` is defined in `file`: "name" as a module function, "Class.method" as a method
+ * (or "Class.#private", "Class.constructor") inside that class's body. Our classes close with a
+ * "}" in column 0, which is where the body ends.
+ */
+function defines(file: string, fn: string): boolean {
+  const text = source(file);
+  const dot = fn.indexOf(".");
+  if (dot < 0) return new RegExp(`^(?:export\\s+)?(?:async\\s+)?function\\s+${escape(fn)}\\s*[(<]`, "m").test(text);
+  const cls = fn.slice(0, dot);
+  const method = fn.slice(dot + 1);
+  const start = new RegExp(`^(?:export\\s+)?(?:abstract\\s+)?class\\s+${escape(cls)}\\b`, "m").exec(text);
+  if (start === null) return false;
+  const rest = text.slice(start.index);
+  const end = /\n\}/.exec(rest);
+  const body = end === null ? rest : rest.slice(0, end.index);
+  // A definition starts its line (after modifiers); a call has "this." or "." before the name.
+  return new RegExp(`^\\s+(?:(?:static|async|get|set|override|public|private|protected)\\s+)*${escape(method)}\\s*[(<]`, "m").test(body);
+}
+
+describe("the source map points at code that exists", () => {
+  it("finds every named VMM function in the file it names", () => {
+    const missing: string[] = [];
+    for (const m of allMappings()) {
+      for (const ref of m.vmm) {
+        if (!existsSync(`${ROOT}${ref.file}`)) missing.push(`${ref.file} (no such file)`);
+        else if (!defines(ref.file, ref.fn)) missing.push(`${ref.file}: ${ref.fn}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it("would notice a function that is not there", () => {
+    expect(defines("apps/vmm/src/vcpu/dispatch.ts", "handleIo")).toBe(true);
+    expect(defines("apps/vmm/src/vcpu/dispatch.ts", "handleIoRenamed")).toBe(false);
+    expect(defines("apps/vmm/src/devices/uart-16550.ts", "Uart.write")).toBe(true);
+    // `close` exists in kvm.ts, but not as a method of Vm itself.
+    expect(defines("packages/kvm-binding/lib/kvm.ts", "Vm.close")).toBe(false);
+    // A call (`this.#kickAll()`) is not a definition; the definition is found separately.
+    expect(defines("apps/vmm/src/machine.ts", "Machine.#kickAll")).toBe(true);
+    expect(defines("apps/vmm/src/machine.ts", "Machine.kickAll")).toBe(false);
+  });
+});
+
+describe("exits map to our handler and to qemu-kvm 0.14's", () => {
+  it("sends a write to COM1 through handleIo and the bus to the UART model, beside kvm_handle_io", () => {
+    const m = exitSource(KvmExit.IO, { port: 0x3f8, write: true });
+    expect(m.vmm.map((r) => [r.file, r.fn])).toEqual([
+      ["apps/vmm/src/vcpu/dispatch.ts", "handleIo"],
+      ["apps/vmm/src/devices/bus.ts", "Bus.write"],
+      ["apps/vmm/src/devices/uart-16550.ts", "Uart.write"],
+    ]);
+    expect(m.qemu).toEqual({ fn: "kvm_handle_io", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 964, shows: "kvm_handle_io" } });
+  });
+
+  it("sends a teaching-device read through handleMmio to the device, beside cpu_physical_memory_rw", () => {
+    const rec: ExitRecord = {
+      type: "exit", seq: 100, ts: 345391936, vcpu: 0, reason: "KVM_EXIT_MMIO", code: KvmExit.MMIO, rip: 0x7c46,
+      guestNs: 12303, handleNs: 451396, ifFlag: false, readyForInjection: false, requestedWindow: false,
+      mmio: { addr: 0xd0000000, len: 4, isWrite: false, data: [75, 86, 77, 83] },
+    };
+    const m = sourceForRecord(rec);
+    expect(m?.vmm.map((r) => r.fn)).toEqual(["handleMmio", "Bus.read", "MmioTeachingDevice.read"]);
+    expect(m?.qemu?.fn).toBe("cpu_physical_memory_rw");
+    expect(m?.qemu?.file).toBe("exec.c");
+  });
+
+  it("leaves the device out where no device answers", () => {
+    expect(exitSource(KvmExit.IO, { port: 0x1234 }).vmm.map((r) => r.role)).toEqual(["handler", "bus"]);
+  });
+
+  it("uses the qemu function EXIT_REASON_INFO gives for every reason it explains", () => {
+    for (const [code, info] of Object.entries(EXIT_REASON_INFO)) {
+      const q = exitSource(Number(code)).qemu;
+      expect(q?.fn, exitReasonName(Number(code))).toBe(info?.qemu.fn);
+      expect(q?.file).toBe(info?.qemu.file);
+    }
+  });
+
+  it("names the handler of every exit reason, and the loop they return to", () => {
+    for (const code of Object.values(KvmExit)) expect(exitSource(code).vmm.length).toBeGreaterThan(0);
+    expect(EXIT_LOOP.vmm.fn).toBe("runExitLoop");
+    expect(EXIT_LOOP.qemu.fn).toBe("kvm_main_loop_cpu");
+  });
+});
+
+describe("ioctls map to where they are issued", () => {
+  it("has our caller or binding for every traced ioctl", () => {
+    for (const { name } of IOCTLS) expect(ioctlSource(name).vmm.length, name).toBeGreaterThan(0);
+  });
+
+  it("puts KVM_CREATE_VCPU on the vCPU thread, as ap_main_loop does", () => {
+    const m = ioctlSource("KVM_CREATE_VCPU");
+    expect(m.vmm[0]).toMatchObject({ file: "apps/vmm/src/vcpu/thread.ts", fn: "main" });
+    expect(m.qemu).toMatchObject({ fn: "kvm_create_vcpu", at: { fn: "ap_main_loop", line: 1527 } });
+  });
+
+  it("has nothing to map for a marker", () => {
+    const marker: MarkerRecord = { type: "marker", seq: 21, ts: 1, thread: "main", text: "hello" };
+    expect(sourceForRecord(marker)).toBeNull();
+  });
+});
+
+describe.skipIf(!existsSync(ARTICLE))("the article's line numbers", () => {
+  // Each listing in the article starts with its path ("qemu-kvm-0.14.0/kvm-all.c") and numbers its lines.
+  const lines = existsSync(ARTICLE) ? readFileSync(ARTICLE, "utf8").split("\n") : [];
+  function articleLine(at: ArticleLine): { text: string; file: string } | null {
+    let file = "";
+    for (const l of lines) {
+      const head = /^qemu(?:-kvm)?-0\.14\.0\/(\S+)$/.exec(l.trim());
+      if (head !== null) file = head[1]!;
+      const m = /^(\d+) (.*)$/.exec(l);
+      if (m !== null && Number(m[1]) === at.line) return { text: m[2]!, file };
+    }
+    return null;
+  }
+
+  it("shows what the map says at every line it cites, in the file it names", () => {
+    const cited: ArticleLine[] = [];
+    for (const m of allMappings()) if (m.qemu?.at !== undefined) cited.push(m.qemu.at);
+    expect(cited.length).toBeGreaterThan(5);
+    for (const at of cited) {
+      const found = articleLine(at);
+      expect(found, `line ${at.line}`).not.toBeNull();
+      expect(found?.text, `line ${at.line}`).toContain(at.shows);
+      expect(found?.file, `line ${at.line}`).toBe(at.file);
+    }
+  });
+});
