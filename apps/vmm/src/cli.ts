@@ -22,6 +22,7 @@ Usage:
   kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]
                                   the service: live runs over HTTP and WebSocket, stored runs
   kvmscope bench-service [--exits N]  what storing, reading, exporting and viewers cost a guest
+  kvmscope bench-class [--students 40]  what a class following a session costs the teacher and the VM
 
 Run options:
   --vcpus N             vCPUs, ${LIMITS.vcpus.min}-${LIMITS.vcpus.max} (default: the guest's, else 1)
@@ -55,6 +56,10 @@ export async function main(argv: string[]): Promise<number> {
       case "bench-service": {
         const { runServiceBench } = await import("./service/bench-service.js");
         return await runServiceBench(rest);
+      }
+      case "bench-class": {
+        const { runClassBench } = await import("./service/bench-class.js");
+        return await runClassBench(rest);
       }
       case undefined:
       case "help":

@@ -11,5 +11,15 @@ export { dispatchExit, ExitAction, KVM_EXIT } from "./vcpu/dispatch.js";
 export { Attention, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
 export type { Breakpoint } from "./vcpu/control.js";
 export { RunManager, DEFAULT_LIMITS, parseImport } from "./service/run-manager.js";
-export { ConflictError, LimitError, NotFoundError, UnavailableError } from "./service/types.js";
-export type { ControlRequest, RecordQuery, RunInfo, RunListener, RunRequest, RunService, RunStatus, ServiceLimits } from "./service/types.js";
+export { ConflictError, ForbiddenError, LimitError, NotFoundError, UnavailableError } from "./service/types.js";
+export type {
+  ClassSessionService, ControlRequest, RecordQuery, RunAuth, RunInfo, RunListener, RunOwner, RunRequest, RunService, RunStatus,
+  ServiceLimits, WalkthroughCatalog,
+} from "./service/types.js";
+export {
+  checkAgainstVmm, definesFunction, FollowError, followWalkthrough, loadWalkthroughFile, loadWalkthroughs, REPO_ROOT,
+  WALKTHROUGHS_DIR, WalkthroughFollower,
+} from "./walkthroughs.js";
+export type { FollowOptions, FollowResult, LoadedWalkthrough, LoadOptions, StepReached } from "./walkthroughs.js";
+export { ClassSessions, loadWalkthroughCatalog, newJoinCode, NOT_TEACHER, tokenMatches } from "./service/sessions.js";
+export type { SessionOptions } from "./service/sessions.js";

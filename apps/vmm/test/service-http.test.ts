@@ -9,15 +9,76 @@ import { ConfigError, LIMITS } from "../src/config.js";
 import type { GuestInfo } from "../src/guests.js";
 import { startServer, type RunningServer } from "../src/service/server.js";
 import {
-  ConflictError, type ControlRequest, LimitError, NotFoundError, type RecordQuery, type RunInfo, type RunListener,
-  type RunRequest, type RunService, UnavailableError,
+  type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RecordQuery,
+  type RunAuth, type RunInfo, type RunListener, type RunRequest, type RunService, UnavailableError, type WalkthroughCatalog,
 } from "../src/service/types.js";
+import type { SessionInfo, Walkthrough } from "@kvmscope/shared";
 import { runInfo } from "./service-fixtures.js";
 
 const MAX_BODY = 64 * 1024;
 
+function sessionInfo(code: string): SessionInfo {
+  return {
+    code, walkthroughId: "exit-loop", status: "open", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z",
+    step: -1, busy: false, reached: [], runs: { main: "live1", compare: null }, revealed: [], error: null,
+  };
+}
+
+/** Records what the server asked of it: one session, K7QH2M, whose teacher token is "secret". */
+class FakeSessions implements ClassSessionService {
+  calls: unknown[][] = [];
+
+  catalog(): WalkthroughCatalog {
+    return { walkthroughs: [{ id: "exit-loop" } as Walkthrough], problems: ["walkthroughs/09-x.yaml:1:1: id: broken"] };
+  }
+
+  walkthrough(id: string): Walkthrough | null {
+    return id === "exit-loop" ? ({ id } as Walkthrough) : null;
+  }
+
+  async create(walkthroughId: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+    this.calls.push(["create", walkthroughId]);
+    if (walkthroughId !== "exit-loop") throw new ConfigError(`no walkthrough "${walkthroughId}"`);
+    return { session: sessionInfo("K7QH2M"), teacherToken: "secret" };
+  }
+
+  async get(code: string): Promise<SessionInfo | null> {
+    return code === "K7QH2M" ? sessionInfo(code) : null;
+  }
+
+  #teacher(code: string, token: string | undefined): void {
+    if (code !== "K7QH2M") throw new NotFoundError(`no class session with the join code ${code}`);
+    if (token !== "secret") throw new ForbiddenError("only the teacher who started this session can do that (students follow with the join code)");
+  }
+
+  async advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo> {
+    this.calls.push(["advance", code, token, to]);
+    this.#teacher(code, token);
+    if (to === 7) throw Object.assign(new Error("step 8 (halt): the main run ended (halted) before an exit"), { name: "FollowError" });
+    return { ...sessionInfo(code), step: to ?? 0 };
+  }
+
+  async reveal(code: string, token: string | undefined, step: number): Promise<SessionInfo> {
+    this.calls.push(["reveal", code, token, step]);
+    this.#teacher(code, token);
+    return { ...sessionInfo(code), revealed: [step] };
+  }
+
+  async end(code: string, token: string | undefined): Promise<SessionInfo> {
+    this.calls.push(["end", code, token]);
+    this.#teacher(code, token);
+    return { ...sessionInfo(code), status: "ended" };
+  }
+
+  async subscribe(_code: string, _listener: (s: SessionInfo) => void): Promise<() => void> {
+    return () => {};
+  }
+}
+
 /** Records what the server asked of it; guest names and texts make it throw the service's errors. */
 class FakeRunService implements RunService {
+  sessions: FakeSessions | undefined = new FakeSessions();
+  auths: (RunAuth | undefined)[] = [];
   readonly runs = new Map<string, RunInfo>([
     ["live1", runInfo("live1")],
     ["done1", runInfo("done1", { status: "finished", live: false })],
@@ -64,8 +125,9 @@ class FakeRunService implements RunService {
     return run;
   }
 
-  async control(id: string, req: ControlRequest): Promise<RunInfo> {
+  async control(id: string, req: ControlRequest, auth?: RunAuth): Promise<RunInfo> {
     const run = this.#known(id);
+    this.auths.push(auth);
     if (!run.live) throw new ConflictError(`run ${id} is not live`);
     this.controls.push(req);
     return run;
@@ -417,6 +479,99 @@ describe("runs, records and controls over HTTP", () => {
   });
 });
 
+describe("walkthroughs and class sessions over HTTP", () => {
+  const sessions = service.sessions!;
+  const teacher = (token: string) => ({ "content-type": "application/json", "x-kvmscope-token": token });
+  async function post(path: string, body: unknown, token?: string): Promise<Answer> {
+    const res = await fetch(server.url + path, { method: "POST", headers: token === undefined ? { "content-type": "application/json" } : teacher(token), body: JSON.stringify(body) });
+    return { status: res.status, headers: res.headers, body: JSON.parse(await res.text()) as Answer["body"] };
+  }
+
+  it("lists the walkthroughs with the problems of the files left out, and serves one by id", async () => {
+    expect((await api("GET", "/api/walkthroughs")).body).toEqual({ walkthroughs: [{ id: "exit-loop" }], problems: ["walkthroughs/09-x.yaml:1:1: id: broken"] });
+    expect((await api("GET", "/api/walkthroughs/exit-loop")).body).toEqual({ id: "exit-loop" });
+    expect(await api("GET", "/api/walkthroughs/nope")).toMatchObject({ status: 404, body: { error: 'no walkthrough "nope" (see GET /api/walkthroughs)' } });
+  });
+
+  it("starts a session with 201, its location and the teacher token", async () => {
+    const r = await post("/api/sessions", { walkthrough: "exit-loop" });
+    expect(r.status).toBe(201);
+    expect(r.headers.get("location")).toBe("/api/sessions/K7QH2M");
+    expect(r.body).toEqual({ session: sessionInfo("K7QH2M"), teacherToken: "secret" });
+  });
+
+  it("answers a session request that is not one with 400 naming the field", async () => {
+    expect((await post("/api/sessions", { walkthrough: 5 })).body.error).toBe("bad session request: walkthrough: must be a walkthrough's id (see GET /api/walkthroughs), got 5");
+    expect((await post("/api/sessions", { walkthrough: "Exit Loop" })).body.error).toBe(
+      'bad session request: walkthrough: must be a walkthrough\'s id such as "exit-loop" (see GET /api/walkthroughs), got "Exit Loop"',
+    );
+    expect((await post("/api/sessions", {})).body.error).toBe("bad session request: walkthrough: must be a walkthrough's id (see GET /api/walkthroughs), got nothing");
+    expect((await post("/api/sessions", { walkthrough: "exit-loop", run: "x" })).body.error).toBe('bad session request: unknown field "run" (a session request takes "walkthrough")');
+    expect((await post("/api/sessions", { walkthrough: "nope" })).status).toBe(400);
+  });
+
+  it("answers bad advance, reveal and end bodies with 400 before asking the service", async () => {
+    const before = sessions.calls.length;
+    expect((await post("/api/sessions/K7QH2M/advance", { to: -1 }, "secret")).body.error).toBe("bad advance request: to: must be a whole number from 0 to 99, got -1");
+    expect((await post("/api/sessions/K7QH2M/advance", { to: "2" }, "secret")).body.error).toBe('bad advance request: to: must be a whole number from 0 to 99, got "2"');
+    expect((await post("/api/sessions/K7QH2M/advance", { step: 2 }, "secret")).body.error).toBe('bad advance request: unknown field "step" (an advance request takes "to")');
+    expect((await post("/api/sessions/K7QH2M/reveal", {}, "secret")).body.error).toBe("bad reveal request: step: must be a whole number from 0 to 99, got nothing");
+    expect((await post("/api/sessions/K7QH2M/reveal", { step: 1.5 }, "secret")).body.error).toBe("bad reveal request: step: must be a whole number from 0 to 99, got 1.5");
+    expect((await post("/api/sessions/K7QH2M/end", { now: true }, "secret")).body.error).toBe('bad end request: unknown field "now" (an end request takes no fields)');
+    expect((await post("/api/sessions/K7QH2M/advance", [], "secret")).body.error).toBe("bad advance request: an advance request must be a JSON object, got an array");
+    expect(sessions.calls.length).toBe(before);
+  });
+
+  it("passes the teacher token and the step on, and takes an advance or an end without a body", async () => {
+    expect((await post("/api/sessions/K7QH2M/advance", { to: 3 }, "secret")).body.step).toBe(3);
+    expect(sessions.calls.at(-1)).toEqual(["advance", "K7QH2M", "secret", 3]);
+    const bare = await fetch(`${server.url}/api/sessions/K7QH2M/advance`, { method: "POST", headers: { "x-kvmscope-token": "secret" } });
+    expect(bare.status).toBe(200);
+    expect(sessions.calls.at(-1)).toEqual(["advance", "K7QH2M", "secret", undefined]);
+    expect((await fetch(`${server.url}/api/sessions/K7QH2M/end`, { method: "POST", headers: { "x-kvmscope-token": "secret" } })).status).toBe(200);
+    expect((await post("/api/sessions/K7QH2M/reveal", { step: 2 }, "secret")).body.revealed).toEqual([2]);
+  });
+
+  it("maps a missing or wrong token to 403, an unreachable step to 422, and normalizes a typed join code", async () => {
+    expect(await post("/api/sessions/K7QH2M/advance", {})).toMatchObject({
+      status: 403, body: { error: "only the teacher who started this session can do that (students follow with the join code)" },
+    });
+    expect((await post("/api/sessions/K7QH2M/end", {}, "K7QH2M")).status).toBe(403);
+    expect(await post("/api/sessions/K7QH2M/advance", { to: 7 }, "secret")).toMatchObject({ status: 422, body: { error: "step 8 (halt): the main run ended (halted) before an exit" } });
+    expect((await api("GET", "/api/sessions/k7qh-2m")).body.code).toBe("K7QH2M");
+    expect((await api("GET", "/api/sessions/k7q%20h2m")).body.code).toBe("K7QH2M");
+  });
+
+  it("answers a malformed join code with 400 on every session route, and an unknown one with 404", async () => {
+    const hint = "a join code is 6 letters and digits, like K7QH2M";
+    expect(await api("GET", "/api/sessions/K7QH2")).toMatchObject({ status: 400, body: { error: `${hint} (got "K7QH2")` } });
+    expect(await api("GET", "/api/sessions/K7QH20")).toMatchObject({ status: 400, body: { error: `${hint} (got "K7QH20")` } });
+    for (const action of ["advance", "reveal", "end"]) expect((await post(`/api/sessions/ABC/${action}`, { step: 0 }, "secret")).status).toBe(400);
+    expect(await api("GET", "/api/sessions/ABCDEF")).toMatchObject({ status: 404, body: { error: "no class session with the join code ABCDEF" } });
+    expect((await post("/api/sessions/ABCDEF/advance", {}, "secret")).status).toBe(404);
+  });
+
+  it("hands a run's control the request's teacher token", async () => {
+    await fetch(`${server.url}/api/runs/live1/control`, { method: "POST", headers: teacher("secret"), body: JSON.stringify({ action: "pause" }) });
+    expect(service.auths.at(-1)).toEqual({ token: "secret" });
+    await api("POST", "/api/runs/live1/control", { action: "pause" });
+    expect(service.auths.at(-1)).toEqual({ token: undefined });
+  });
+
+  it("answers 404 on the session routes of a service without class sessions", async () => {
+    const bare = new FakeRunService();
+    bare.sessions = undefined;
+    const other = await startServer(bare, { port: 0, host: "127.0.0.1", maxBodyBytes: MAX_BODY, log: () => {} });
+    try {
+      const r = await fetch(`${other.url}/api/walkthroughs`);
+      expect(r.status).toBe(404);
+      expect(await r.json()).toEqual({ error: "this service has no class sessions" });
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe("the protocol's bounds", () => {
   it("are the VMM's own limits", () => {
     expect(MAX_VCPUS).toBe(LIMITS.vcpus.max);
@@ -444,7 +599,7 @@ describe("the web app on another origin", () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-origin")).toBe(webOrigin);
     expect(pre.headers.get("access-control-allow-methods")).toBe("GET, POST");
-    expect(pre.headers.get("access-control-allow-headers")).toBe("Content-Type");
+    expect(pre.headers.get("access-control-allow-headers")).toBe("Content-Type, X-Kvmscope-Token");
     const created = await fetch(`${corsServer.url}/api/runs`, {
       method: "POST", headers: { origin: webOrigin, "content-type": "application/json" }, body: JSON.stringify({ guest: "hello" }),
     });

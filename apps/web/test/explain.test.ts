@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import {
   exitReasonName, internalErrorName, IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type MmioPayload,
 } from "@kvmscope/shared";
+import { DEVICE_MODELS, rangeById, rangeOfPort } from "../src/lib/devices";
 import {
-  deviceAtPort, explainRecord, formatByte, formatBytes, guestRegisters, ioctlDocUrl, KVM_CAP_NAMES, PORT_MAP,
-  recordFields, TEACHING_MMIO,
+  explainRecord, formatByte, formatBytes, guestRegisters, ioctlDocUrl, KVM_CAP_NAMES, recordFields,
 } from "../src/lib/explain";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -98,7 +98,7 @@ describe("explaining port I/O exits", () => {
 
 describe("explaining MMIO exits", () => {
   it("reads the teaching device's registers by offset", () => {
-    const base = TEACHING_MMIO.base;
+    const base = rangeById("teaching").range.base;
     const id = explainRecord(mmio(base, false, [75, 86, 77, 83]), "en");
     expect(id.headline).toBe("KVM_EXIT_MMIO, read, 0xd0000000 (4 bytes)");
     expect(id.sentence).toContain("ID register: 0x534d564b");
@@ -231,10 +231,11 @@ describe("the address map", () => {
     for (const m of layout.matchAll(/export const (\w+): AddressRange = \{ base: ([0-9a-fx_]+), length: ([0-9a-fx_]+) \}/g)) {
       ranges.set(m[1]!, { base: Number(m[2]!.replaceAll("_", "")), length: Number(m[3]!.replaceAll("_", "")) });
     }
-    for (const d of PORT_MAP) expect(ranges.get(d.layoutName), d.layoutName).toEqual({ base: d.base, length: d.length });
-    expect(ranges.get(TEACHING_MMIO.layoutName)).toEqual({ base: TEACHING_MMIO.base, length: TEACHING_MMIO.length });
-    expect(deviceAtPort(0x3fd)).toMatchObject({ device: { id: "uart" }, offset: 5 });
-    expect(deviceAtPort(0x3f7)).toBeNull();
+    for (const d of DEVICE_MODELS.flatMap((m) => m.ranges)) {
+      expect(ranges.get(d.layoutName), d.layoutName).toEqual({ base: d.base, length: d.length });
+    }
+    expect(rangeOfPort(0x3fd)).toMatchObject({ range: { id: "uart" }, offset: 5 });
+    expect(rangeOfPort(0x3f7)).toBeNull();
   });
 
   it.skipIf(!existsSync("/usr/include/linux/kvm.h"))("names capabilities with the numbers <linux/kvm.h> gives them", () => {

@@ -12,6 +12,10 @@ describe("formatting", () => {
 
   it("groups counts and reads the numbers people type for ports and addresses", () => {
     expect(formatCount(1234567)).toBe("1,234,567");
+    expect(formatCount(999)).toBe("999");
+    expect(formatCount(1000)).toBe("1,000");
+    expect(formatCount(-12345.6)).toBe("-12,346");
+    expect(formatCount(0)).toBe("0");
     expect(parseNumber("0x3f8")).toBe(0x3f8);
     expect(parseNumber("3F8h")).toBe(0x3f8);
     expect(parseNumber(" 1016 ")).toBe(1016);

@@ -15,6 +15,8 @@
 // does nothing); messages that the server sends are not (a newer server may add fields).
 import * as z from "zod";
 import { exitReasonCode } from "./exit-reasons.js";
+// Types only: walkthrough.ts imports this module's values, so a value import back would be a cycle.
+import type { Walkthrough } from "./walkthrough.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -338,6 +340,11 @@ export const RunInfo = loose({
   imported: z.boolean(),
   /** A VM is running for it in the service now (control and console need one). */
   live: z.boolean(),
+  /**
+   * The join code of the class session that owns the run, or null. A session's runs are
+   * teacher-led: only the teacher (the TEACHER_TOKEN_HEADER) may control them or type into them.
+   */
+  session: z.string().nullable(),
 });
 export type RunInfo = z.infer<typeof RunInfo>;
 
@@ -414,10 +421,135 @@ export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /** WebSocket close codes of this protocol (4000-4999 are the application's). */
 export const WsClose = {
-  /** The `run` parameter is missing. */
+  /** The `run` (or `session`) parameter is missing or malformed. */
   BadRequest: 4400,
   /** No such run. */
   UnknownRun: 4404,
+  /** No class session with that join code. */
+  UnknownSession: 4405,
   /** The viewer fell so far behind that even thinning could not keep up. */
   TooSlow: 4408,
 } as const;
+
+
+// ---------------------------------------------------------------------------------------------
+// Class sessions
+//
+// A teacher starts a session from a walkthrough (POST /api/sessions) and gets a join code, which
+// students type, and a teacher token, which stays in the teacher's browser: advancing, revealing,
+// ending and controlling the session's runs need the token in the TEACHER_TOKEN_HEADER header.
+// Everyone (teacher and students) follows on WebSocket `/ws?session=CODE`: a `session` frame on
+// connect and after every change. The runs themselves are watched on `/ws?run=ID` as usual.
+
+/** The letters and digits of a join code: no 0/O, 1/I/L, which are easily misread on a projector. */
+export const JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+export const JOIN_CODE_LENGTH = 6;
+/** What a join code looks like, for messages ("a join code is 6 letters and digits, like K7QH2M (got ...)"). */
+export const JOIN_CODE_HINT = `a join code is ${JOIN_CODE_LENGTH} letters and digits, like K7QH2M`;
+
+/**
+ * A join code as the service knows it, from what a student typed: trimmed, upper-cased, without
+ * spaces or dashes ("k7q-h2m" is "K7QH2M"); undefined when that is not 6 characters of the alphabet.
+ */
+export function normalizeJoinCode(s: string): string | undefined {
+  if (typeof s !== "string" || s.length > 64) return undefined;
+  const code = s.trim().toUpperCase().replace(/[\s-]/g, "");
+  if (code.length !== JOIN_CODE_LENGTH) return undefined;
+  for (const c of code) if (!JOIN_CODE_ALPHABET.includes(c)) return undefined;
+  return code;
+}
+
+/** The HTTP header that carries the teacher token (the answer to POST /api/sessions gives it, once). */
+export const TEACHER_TOKEN_HEADER = "x-kvmscope-token";
+
+/** POST /api/sessions: start a class session on one of GET /api/walkthroughs. */
+export const CreateSessionBody = strict(
+  {
+    walkthrough: z
+      .string({ error: (iss) => `must be a walkthrough's id (see GET /api/walkthroughs), got ${describeValue(iss.input)}` })
+      .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, { error: (iss) => `must be a walkthrough's id such as "exit-loop" (see GET /api/walkthroughs), got ${describeValue(iss.input)}` })
+      .max(64, { error: "must be at most 64 characters" }),
+  },
+  "a session request",
+);
+export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
+
+/** Step indexes in requests; a walkthrough has at most 100 steps, the service says if there are fewer. */
+const MAX_STEP_INDEX = 99;
+
+/**
+ * POST /api/sessions/:code/advance: to step `to` (0-based), or without it to the next step. A step
+ * not reached yet is reached on the run (every step in between too); an earlier one is shown again
+ * without touching the run.
+ */
+export const AdvanceBody = strict({ to: int(0, MAX_STEP_INDEX).optional() }, "an advance request");
+export type AdvanceBody = z.infer<typeof AdvanceBody>;
+
+/** POST /api/sessions/:code/reveal: show everyone the answer of step `step` (0-based). */
+export const RevealBody = strict({ step: int(0, MAX_STEP_INDEX) }, "a reveal request");
+export type RevealBody = z.infer<typeof RevealBody>;
+
+/** POST /api/sessions/:code/end: no fields (an empty body is taken too). */
+export const EndSessionBody = z.strictObject({}, {
+  error: (iss) => {
+    if (iss.code === "unrecognized_keys") return `unknown field${iss.keys.length > 1 ? "s" : ""} ${listOf(iss.keys)} (an end request takes no fields)`;
+    if (iss.code === "invalid_type") return `an end request must be a JSON object, got ${describeValue(iss.input)}`;
+    return undefined;
+  },
+});
+export type EndSessionBody = z.infer<typeof EndSessionBody>;
+
+export const SessionStatus = z.enum(["open", "ended"]);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+
+/** A step the session reached, and the record where it is reached (in run `runId`). */
+export const ReachedStep = loose({
+  stepIndex: z.number(),
+  stepId: z.string(),
+  run: z.enum(["main", "compare"]),
+  runId: z.string(),
+  seq: z.number(),
+});
+export type ReachedStep = z.infer<typeof ReachedStep>;
+
+/** GET /api/sessions/:code, and every `session` frame. */
+export const SessionInfo = loose({
+  code: z.string(),
+  walkthroughId: z.string(),
+  /** "ended" after POST .../end, or once the service that ran it has stopped (its runs stay readable). */
+  status: SessionStatus,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** The index of the step the teacher is on; -1 before the first advance. */
+  step: z.number(),
+  /** An advance is in progress (the run is on its way to a step). */
+  busy: z.boolean(),
+  /** Every step reached so far, in order (reached[i].stepIndex === i). */
+  reached: z.array(ReachedStep),
+  /** The session's runs: "main" from the start, "compare" once a step needs it. */
+  runs: loose({ main: z.string().nullable(), compare: z.string().nullable() }),
+  /** Steps whose answer the teacher revealed to everyone, ascending. */
+  revealed: z.array(z.number()),
+  /** Why the last advance failed; null after one that succeeded. */
+  error: z.string().nullable(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+
+/** 201 to POST /api/sessions. The only time the teacher token is shown: keep it, it is not stored. */
+export const CreateSessionAnswer = loose({ session: SessionInfo, teacherToken: z.string() });
+export type CreateSessionAnswer = z.infer<typeof CreateSessionAnswer>;
+
+/** GET /api/walkthroughs: every walkthrough the service could load, and why any other file was left out. */
+export interface WalkthroughsAnswer {
+  walkthroughs: Walkthrough[];
+  /** "walkthroughs/05-x.yaml:3:1: id: ..." per problem of a file that was left out. */
+  problems: string[];
+}
+
+/** `/ws?session=CODE`: the session, on connect and after every change. */
+export const SessionMessage = loose({ type: z.literal("session"), session: SessionInfo });
+export type SessionMessage = z.infer<typeof SessionMessage>;
+
+/** What a session socket carries (server -> client; it takes no messages). */
+export const SessionServerMessage = z.discriminatedUnion("type", [SessionMessage, ErrorMessage]);
+export type SessionServerMessage = z.infer<typeof SessionServerMessage>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  AdvanceBody, CreateSessionBody, EndSessionBody, JOIN_CODE_ALPHABET, normalizeJoinCode, RevealBody, SessionServerMessage, type SessionInfo,
   check, ClientMessage, consoleBytes, ConsoleBody, ControlBody, CreateRunBody, ExportQuery, ListRunsQuery, MAX_CONSOLE_BYTES,
   PROTOCOL_VERSION, RecordsQuery, RunInfo, ServerMessage, type Checked,
 } from "../src/index.js";
@@ -12,7 +13,7 @@ function message<T>(r: Checked<T>): string {
 const run: RunInfo = {
   id: "abc", createdAt: "2025-01-01T00:00:00.000Z", guest: "hello", imageHash: "f".repeat(64), imageBytes: 30,
   config: { vcpus: 1, memMiB: 16, irqchip: "user", mode: "step", timeoutSec: null, maxExits: null },
-  status: "paused", outcome: null, totals: null, startedAt: null, endedAt: null, recordCount: 3, imported: false, live: true,
+  status: "paused", outcome: null, totals: null, startedAt: null, endedAt: null, recordCount: 3, imported: false, live: true, session: null,
 };
 
 describe("a run request", () => {
@@ -151,5 +152,41 @@ describe("WebSocket messages", () => {
 
   it("from the server may carry fields a client does not know yet", () => {
     expect(ServerMessage.parse({ type: "console", data: "x", channel: 2 })).toEqual({ type: "console", data: "x" });
+  });
+});
+
+describe("class sessions", () => {
+  it("read a join code as a student may type it: any case, with spaces or a dash", () => {
+    expect(normalizeJoinCode("K7QH2M")).toBe("K7QH2M");
+    expect(normalizeJoinCode(" k7q-h2m ")).toBe("K7QH2M");
+    expect(normalizeJoinCode("k7q h2m")).toBe("K7QH2M");
+  });
+
+  it("refuse a join code of the wrong length or with letters a projector makes ambiguous", () => {
+    for (const bad of ["", "K7QH2", "K7QH2MM", "K7QH2O", "K7QH20", "K7QH2I", "K7QH21", "K7QH2L", "K7QH2!", "K7QH2\u00c9"]) {
+      expect(normalizeJoinCode(bad), bad).toBeUndefined();
+    }
+    expect(JOIN_CODE_ALPHABET).not.toMatch(/[0O1IL]/);
+    expect(new Set(JOIN_CODE_ALPHABET).size).toBe(JOIN_CODE_ALPHABET.length);
+  });
+
+  it("check what a teacher sends, naming the field", () => {
+    expect(check(CreateSessionBody, { walkthrough: "exit-loop" })).toEqual({ ok: true, value: { walkthrough: "exit-loop" } });
+    expect(message(check(CreateSessionBody, { walkthrough: "../x" }))).toMatch(/^walkthrough: must be a walkthrough's id such as "exit-loop"/);
+    expect(check(AdvanceBody, {})).toEqual({ ok: true, value: {} });
+    expect(message(check(AdvanceBody, { to: 100 }))).toBe("to: must be a whole number from 0 to 99, got 100");
+    expect(message(check(RevealBody, { step: -1 }))).toBe("step: must be a whole number from 0 to 99, got -1");
+    expect(message(check(EndSessionBody, { reason: "done" }))).toBe('unknown field "reason" (an end request takes no fields)');
+  });
+
+  it("parse the session frames the service sends, and its errors, on the session socket", () => {
+    const session: SessionInfo = {
+      code: "K7QH2M", walkthroughId: "exit-loop", status: "open", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:01.000Z",
+      step: 0, busy: false, reached: [{ stepIndex: 0, stepId: "loop", run: "main", runId: "abc", seq: 31 }], runs: { main: "abc", compare: null },
+      revealed: [], error: null,
+    };
+    expect(SessionServerMessage.parse({ type: "session", session })).toEqual({ type: "session", session });
+    expect(SessionServerMessage.parse({ type: "error", message: "no class session with the join code K7QH2M", status: 404 }).type).toBe("error");
+    expect(SessionServerMessage.safeParse({ type: "session", session: { ...session, busy: "no" } }).success).toBe(false);
   });
 });

@@ -12,9 +12,11 @@ import { ConfigError, LIMITS, type MachineConfig, validateConfig } from "../conf
 import { findGuest, type GuestInfo, listGuests, loadGuestImage } from "../guests.js";
 import { Machine, type RunResult } from "../machine.js";
 import { Store, type StoredRun } from "../store/store.js";
+import type { LoadOptions } from "../walkthroughs.js";
+import { ClassSessions, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
 import {
-  ConflictError, type ControlRequest, LimitError, NotFoundError, type RecordQuery, type RunInfo, type RunListener,
-  type RunRequest, type RunService, type RunStatus, type ServiceLimits, UnavailableError,
+  ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RecordQuery, type RunAuth, type RunInfo,
+  type RunListener, type RunOwner, type RunRequest, type RunService, type RunStatus, type ServiceLimits, UnavailableError,
 } from "./types.js";
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -77,17 +79,35 @@ class LiveRun {
 
 export class RunManager implements RunService {
   readonly #live = new Map<string, LiveRun>();
+  /** Live runs that a class session owns: only its teacher (or the session itself) may control them. */
+  readonly #owners = new Map<string, RunOwner>();
   readonly abortedAtStart: string[];
+  readonly endedAtStart: string[];
+  readonly sessions: ClassSessions;
 
-  private constructor(readonly store: Store, readonly limits: ServiceLimits, aborted: string[]) {
+  private constructor(
+    readonly store: Store,
+    readonly limits: ServiceLimits,
+    aborted: string[],
+    ended: string[],
+    sessions: { catalog: ReturnType<typeof loadWalkthroughCatalog>; options: SessionOptions },
+  ) {
     this.abortedAtStart = aborted;
+    this.endedAtStart = ended;
+    this.sessions = new ClassSessions(this, store, sessions.catalog, sessions.options);
   }
 
-  /** Opens the store in `dataDir` (migrating it), and marks runs a killed service left live as aborted. */
-  static async open(opts: { dataDir: string; limits?: Partial<ServiceLimits> }): Promise<RunManager> {
+  /**
+   * Opens the store in `dataDir` (migrating it), marks runs a killed service left live as aborted
+   * and the class sessions they belonged to as ended, and loads the walkthroughs (a broken file is
+   * logged and left out, never fatal).
+   */
+  static async open(opts: { dataDir: string; limits?: Partial<ServiceLimits>; walkthroughs?: LoadOptions; sessions?: SessionOptions }): Promise<RunManager> {
     const store = await Store.open(opts.dataDir);
     const aborted = await store.markLiveRunsAborted();
-    return new RunManager(store, { ...DEFAULT_LIMITS, ...opts.limits }, aborted);
+    const ended = await store.endOpenClassSessions();
+    const catalog = loadWalkthroughCatalog(opts.walkthroughs, opts.sessions?.log);
+    return new RunManager(store, { ...DEFAULT_LIMITS, ...opts.limits }, aborted, ended, { catalog, options: opts.sessions ?? {} });
   }
 
   listGuests(): GuestInfo[] {
@@ -128,7 +148,10 @@ export class RunManager implements RunService {
       imageHash,
       config: { vcpus: config.vcpus, memMiB: config.memMiB, irqchip: config.irqchip, mode: req.mode ?? "live", timeoutSec, maxExits: config.maxExits ?? null },
       status: "created",
+      sessionCode: req.owner?.session ?? null,
     });
+    // Owned before the VM exists: there is no moment at which anyone else could control it.
+    if (req.owner) this.#owners.set(stored.id, req.owner);
     this.#start(stored.id, config, guest);
     return this.#info(stored);
   }
@@ -198,6 +221,7 @@ export class RunManager implements RunService {
       console.warn(`[service] run ${live.id}: its end could not be stored: ${(e as Error).message}`);
     } finally {
       this.#live.delete(live.id);
+      this.#owners.delete(live.id);
       try {
         await this.#notify(live);
       } catch {
@@ -261,6 +285,7 @@ export class RunManager implements RunService {
       recordCount: live ? live.recordCount : r.recordCount,
       imported: r.imported,
       live: live !== undefined,
+      session: r.sessionCode,
     };
   }
 
@@ -274,8 +299,17 @@ export class RunManager implements RunService {
     if (!this.#live.has(id) && !(await this.store.getRun(id))) throw new NotFoundError(`no run ${id}`);
   }
 
-  async control(id: string, req: ControlRequest): Promise<RunInfo> {
+  /** A class session's run answers to its teacher only (a finished one to nobody: it is not live). */
+  #authorize(id: string, auth: RunAuth | undefined): void {
+    const owner = this.#owners.get(id);
+    if (owner !== undefined && !owner.allows(auth)) {
+      throw new ForbiddenError(`run ${id} belongs to the class session ${owner.session}: only the teacher who started this session can do that (students follow with the join code)`);
+    }
+  }
+
+  async control(id: string, req: ControlRequest, auth?: RunAuth): Promise<RunInfo> {
     await this.#known(id);
+    this.#authorize(id, auth);
     const live = this.#liveRun(id);
     switch (req.action) {
       case "pause":
@@ -299,8 +333,9 @@ export class RunManager implements RunService {
     return info;
   }
 
-  async consoleInput(id: string, bytes: Uint8Array): Promise<number> {
+  async consoleInput(id: string, bytes: Uint8Array, auth?: RunAuth): Promise<number> {
     await this.#known(id);
+    this.#authorize(id, auth);
     return this.#liveRun(id).machine.pushConsoleInput(bytes);
   }
 
@@ -370,6 +405,9 @@ export class RunManager implements RunService {
 
   /** Stops every live run, waits until each has flushed its last records, closes the store. */
   async shutdown(): Promise<void> {
+    // First, so that no advance starts on a run that is about to stop, and the sessions' last
+    // writes are in before the store closes.
+    await this.sessions.shutdown();
     const live = [...this.#live.values()];
     for (const r of live) {
       try {

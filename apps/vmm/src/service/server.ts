@@ -13,7 +13,16 @@
 //   GET  /api/runs/:id/records?...        200 {"records": TraceRecord[], "next": number | null} (format=binary: codec bytes)
 //   GET  /api/runs/:id/export?format=     200 NDJSON or Chrome trace JSON, streamed, as an attachment
 //   POST /api/import                      201 RunInfo (body: an NDJSON or Chrome export)
+//   GET  /api/walkthroughs                200 {"walkthroughs": Walkthrough[], "problems": string[]}
+//   GET  /api/walkthroughs/:id            200 Walkthrough
+//   POST /api/sessions                    201 {"session": SessionInfo, "teacherToken"} (Location: /api/sessions/CODE)
+//   GET  /api/sessions/:code              200 SessionInfo
+//   POST /api/sessions/:code/advance      200 SessionInfo, once the step is reached   } with the header
+//   POST /api/sessions/:code/reveal       200 SessionInfo                             } X-Kvmscope-Token:
+//   POST /api/sessions/:code/end          200 SessionInfo, once its runs stopped      } the teacher token
 //   WebSocket /ws?run=ID                  see packages/shared/src/protocol.ts
+//   WebSocket /ws?session=CODE            a `session` frame on connect and after every change
+// A run that a class session owns is controlled (and typed into) only with its teacher token.
 // Pages from `allowedOrigins` (the web app on its own port) may call the API from the browser:
 // they get CORS headers and answered preflights; no other origin does.
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
@@ -21,14 +30,16 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import {
-  type ClientMessage, ClientMessage as ClientMessageSchema, type ControlBody, ControlBody as ControlBodySchema,
-  ConsoleBody, CreateRunBody, ExportQuery, ListRunsQuery, PROTOCOL_VERSION, RECORD_SIZE, RecordsQuery, RUN_ID_PATTERN,
-  type RunInfo as WireRunInfo, type ServerMessage, WsClose, check, consoleBytes, decodeBase64, encodeBatch, exitReasonCode,
+  AdvanceBody, type ClientMessage, ClientMessage as ClientMessageSchema, type ControlBody, ControlBody as ControlBodySchema,
+  ConsoleBody, CreateRunBody, CreateSessionBody, EndSessionBody, ExportQuery, JOIN_CODE_HINT, ListRunsQuery, PROTOCOL_VERSION,
+  RECORD_SIZE, RecordsQuery, RevealBody, RUN_ID_PATTERN, type RunInfo as WireRunInfo, type ServerMessage, type SessionInfo,
+  type SessionServerMessage, TEACHER_TOKEN_HEADER, type WalkthroughsAnswer, WsClose, check, consoleBytes, decodeBase64,
+  describeValue, encodeBatch, exitReasonCode, normalizeJoinCode,
 } from "@kvmscope/shared";
 import { ConfigError } from "../config.js";
 import {
-  ConflictError, type ControlRequest, LimitError, NotFoundError, type RunInfo, type RunListener, type RunRequest,
-  type RunService, UnavailableError,
+  type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RunAuth,
+  type RunInfo, type RunListener, type RunRequest, type RunService, UnavailableError,
 } from "./types.js";
 
 export interface ServerOptions {
@@ -90,6 +101,9 @@ export function httpStatusOf(err: unknown): number {
   if (!(err instanceof Error)) return 500;
   // By class, and by name for a copy of the class loaded from another module instance (src vs dist).
   if (err instanceof NotFoundError || err.name === "NotFoundError") return 404;
+  if (err instanceof ForbiddenError || err.name === "ForbiddenError") return 403;
+  // A walkthrough step the run could not reach (walkthroughs.ts): the request was fine, the run was not.
+  if (err.name === "FollowError") return 422;
   if (err instanceof ConflictError || err.name === "ConflictError") return 409;
   if (err instanceof LimitError || err.name === "LimitError") {
     const s = (err as { httpStatus?: unknown }).httpStatus;
@@ -232,6 +246,13 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   }
 }
 
+/** A JSON body that may also be left out (no body at all counts as `{}`); one that is sent is read as readJson does. */
+async function readOptionalJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const length = req.headers["content-length"];
+  if (req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0")) return {};
+  return readJson(req, limit);
+}
+
 function validated<T>(result: { ok: true; value: T } | { ok: false; message: string }, what: string): T {
   if (!result.ok) throw new HttpError(400, `${what}: ${result.message}`);
   return result.value;
@@ -245,6 +266,29 @@ function queryObject(url: URL): Record<string, string> {
     out[k] = v;
   }
   return out;
+}
+
+/** The teacher token a request carries (TEACHER_TOKEN_HEADER), if any. */
+function teacherTokenOf(req: IncomingMessage): string | undefined {
+  const v = req.headers[TEACHER_TOKEN_HEADER];
+  return typeof v === "string" ? v : undefined;
+}
+
+function authOf(req: IncomingMessage): RunAuth {
+  return { token: teacherTokenOf(req) };
+}
+
+/** A join code from a path or a query, normalized; a malformed one is a 400 that shows what one looks like. */
+function joinCodeOf(raw: string): string {
+  let text = raw;
+  try {
+    text = decodeURIComponent(raw);
+  } catch {
+    // keep it as it came: it is not a join code either way
+  }
+  const code = normalizeJoinCode(text);
+  if (code === undefined) throw new HttpError(400, `${JOIN_CODE_HINT} (got ${describeValue(text)})`);
+  return code;
 }
 
 function toControlRequest(body: ControlBody): ControlRequest {
@@ -411,6 +455,77 @@ class Viewer implements RunListener {
   }
 }
 
+/**
+ * One WebSocket following one class session: a `session` frame now and after every change. The
+ * frames are small and come at the teacher's pace, so nothing is thinned; a socket that still
+ * piles up past `max` unsent bytes (a student's laptop closed without a goodbye) is cut off.
+ */
+class SessionViewer {
+  #unsubscribe: (() => void) | undefined;
+  #closed = false;
+  alive = true;
+
+  constructor(readonly ws: WebSocket, private readonly max: number) {}
+
+  get open(): boolean {
+    return !this.#closed && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** A frame already serialized: the same text goes to every student. */
+  sendText(text: string): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount > this.max) {
+      this.close(WsClose.TooSlow, "this viewer fell too far behind");
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(text);
+  }
+
+  send(msg: SessionServerMessage): void {
+    this.sendText(JSON.stringify(msg));
+  }
+
+  fail(status: number, message: string, closeCode?: number): void {
+    this.send({ type: "error", message, status });
+    if (closeCode !== undefined) this.close(closeCode, message);
+  }
+
+  setUnsubscribe(unsubscribe: () => void): void {
+    if (this.#closed) unsubscribe();
+    else this.#unsubscribe = unsubscribe;
+  }
+
+  close(code: number, reason: string): void {
+    this.dispose();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    }
+  }
+
+  dispose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    unsubscribe?.();
+  }
+}
+
+/**
+ * Serializes each SessionInfo once for all its sockets: with 40 students a change costs one
+ * JSON.stringify, not 40. Keyed by the object the session service hands to every listener.
+ */
+const sessionFrames = new WeakMap<SessionInfo, string>();
+function sessionFrame(session: SessionInfo): string {
+  let text = sessionFrames.get(session);
+  if (text === undefined) {
+    text = JSON.stringify({ type: "session", session } satisfies SessionServerMessage);
+    sessionFrames.set(session, text);
+  }
+  return text;
+}
+
 function rawText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString("utf8");
   if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
@@ -433,6 +548,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
   const log = opts.log ?? ((m: string) => console.error(m));
   const loopbackOnly = isLoopbackName(opts.host);
   const viewers = new Set<Viewer>();
+  const sessionViewers = new Set<SessionViewer>();
 
   /** DNS rebinding: a service on loopback answers only to loopback names. */
   function checkHost(hostHeader: string | undefined): void {
@@ -457,13 +573,20 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
 
   type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, id: string) => Promise<void>;
 
+  const sessionsOf = (): ClassSessionService => {
+    if (service.sessions === undefined) throw new HttpError(404, "this service has no class sessions");
+    return service.sessions;
+  };
+
   const getRun = async (id: string): Promise<RunInfo> => {
     const run = await service.getRun(id);
     if (run === null) throw new HttpError(404, `no run ${id}`);
     return run;
   };
 
-  const routes: { pattern: RegExp; methods: Record<string, Handler> }[] = [
+  // `param`: what the path's one parameter is. A run id is checked against RUN_ID_PATTERN (404
+  // otherwise), a join code is normalized (400 otherwise), a walkthrough id is looked up as it is.
+  const routes: { pattern: RegExp; param?: "run" | "session" | "walkthrough"; methods: Record<string, Handler> }[] = [
     {
       pattern: /^\/api\/guests$/,
       methods: {
@@ -498,7 +621,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       methods: {
         POST: async (req, res, _url, id) => {
           const body = validated(check(ControlBodySchema, await readJson(req, opts.maxBodyBytes)), "bad control request");
-          sendJson(res, 200, asWireRunInfo(await service.control(id, toControlRequest(body))));
+          sendJson(res, 200, asWireRunInfo(await service.control(id, toControlRequest(body), authOf(req))));
         },
       },
     },
@@ -507,7 +630,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       methods: {
         POST: async (req, res, _url, id) => {
           const body = validated(check(ConsoleBody, await readJson(req, opts.maxBodyBytes)), "bad console input");
-          sendJson(res, 200, { accepted: await service.consoleInput(id, consoleBytes(body)) });
+          sendJson(res, 200, { accepted: await service.consoleInput(id, consoleBytes(body), authOf(req)) });
         },
       },
     },
@@ -563,6 +686,77 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
         },
       },
     },
+    {
+      pattern: /^\/api\/walkthroughs$/,
+      methods: {
+        GET: async (_req, res) => {
+          const { walkthroughs, problems } = sessionsOf().catalog();
+          sendJson(res, 200, { walkthroughs, problems } satisfies WalkthroughsAnswer);
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/walkthroughs\/([^/]+)$/,
+      param: "walkthrough",
+      methods: {
+        GET: async (_req, res, _url, id) => {
+          const w = sessionsOf().walkthrough(id);
+          if (w === null) throw new HttpError(404, `no walkthrough ${describeValue(id)} (see GET /api/walkthroughs)`);
+          sendJson(res, 200, w);
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions$/,
+      methods: {
+        POST: async (req, res) => {
+          const body = validated(check(CreateSessionBody, await readJson(req, opts.maxBodyBytes)), "bad session request");
+          const answer = await sessionsOf().create(body.walkthrough);
+          sendJson(res, 201, answer, { location: `/api/sessions/${answer.session.code}` });
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)$/,
+      param: "session",
+      methods: {
+        GET: async (_req, res, _url, code) => {
+          const session = await sessionsOf().get(code);
+          if (session === null) throw new HttpError(404, `no class session with the join code ${code}`);
+          sendJson(res, 200, session);
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/advance$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          const body = validated(check(AdvanceBody, await readOptionalJson(req, opts.maxBodyBytes)), "bad advance request");
+          sendJson(res, 200, await sessionsOf().advance(code, teacherTokenOf(req), body.to));
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/reveal$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          const body = validated(check(RevealBody, await readJson(req, opts.maxBodyBytes)), "bad reveal request");
+          sendJson(res, 200, await sessionsOf().reveal(code, teacherTokenOf(req), body.step));
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/end$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          validated(check(EndSessionBody, await readOptionalJson(req, opts.maxBodyBytes)), "bad end request");
+          sendJson(res, 200, await sessionsOf().end(code, teacherTokenOf(req)));
+        },
+      },
+    },
   ];
 
   async function streamExport(res: ServerResponse, id: string, format: "ndjson" | "chrome"): Promise<void> {
@@ -613,7 +807,8 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
         res.writeHead(204, {
           ...COMMON_HEADERS,
           "access-control-allow-methods": "GET, POST",
-          "access-control-allow-headers": "Content-Type",
+          // The teacher token travels in a header of its own (never in a URL, which ends up in logs and history).
+          "access-control-allow-headers": "Content-Type, X-Kvmscope-Token",
           "access-control-max-age": "600",
         });
         res.end();
@@ -625,17 +820,21 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       for (const route of routes) {
         const m = route.pattern.exec(url.pathname);
         if (m === null) continue;
-        const id = m[1] ?? "";
+        let id = m[1] ?? "";
         const handler = route.methods[req.method ?? ""];
         if (handler === undefined) {
           const allow = Object.keys(route.methods).join(", ");
           throw new HttpError(405, `${url.pathname} takes ${allow}, not ${req.method ?? "?"}`, { allow });
         }
-        if (m[1] !== undefined && !RUN_ID_PATTERN.test(id)) throw new HttpError(404, `no run ${JSON.stringify(id)}`);
+        if (m[1] !== undefined) {
+          const param = route.param ?? "run";
+          if (param === "run" && !RUN_ID_PATTERN.test(id)) throw new HttpError(404, `no run ${JSON.stringify(id)}`);
+          if (param === "session") id = joinCodeOf(id);
+        }
         await handler(req, res, url, id);
         return;
       }
-      throw new HttpError(404, `no such endpoint: ${req.method ?? "?"} ${url.pathname} (see /api/guests, /api/runs, /api/import, /ws?run=ID)`);
+      throw new HttpError(404, `no such endpoint: ${req.method ?? "?"} ${url.pathname} (see /api/guests, /api/runs, /api/import, /api/walkthroughs, /api/sessions, /ws?run=ID, /ws?session=CODE)`);
     } catch (err) {
       const status = httpStatusOf(err);
       if (status >= 500 && status !== 503) log(`kvmscope service: ${req.method ?? "?"} ${req.url ?? ""} failed: ${(err as Error).stack ?? String(err)}`);
@@ -670,15 +869,58 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
     const raw = req.url ?? "";
     const url = raw.startsWith("/") ? new URL(`http://localhost${raw}`) : null;
     if (url === null || url.pathname !== "/ws") {
-      rejectUpgrade(socket, 404, "WebSockets are served on /ws?run=ID only");
+      rejectUpgrade(socket, 404, "WebSockets are served on /ws?run=ID and /ws?session=CODE only");
       return;
     }
     if (!originAllowed(req)) {
       rejectUpgrade(socket, 403, `pages from ${req.headers.origin ?? "?"} may not open this service's WebSockets`);
       return;
     }
+    const session = url.searchParams.get("session");
+    if (session !== null) {
+      const both = url.searchParams.has("run");
+      wss.handleUpgrade(req, socket, head, (ws) => onSessionConnection(ws, session, both));
+      return;
+    }
     const runId = url.searchParams.get("run");
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, runId));
+  }
+
+  function onSessionConnection(ws: WebSocket, raw: string, withRun: boolean): void {
+    const viewer = new SessionViewer(ws, viewerOptions.max);
+    sessionViewers.add(viewer);
+    ws.on("close", () => {
+      viewer.dispose();
+      sessionViewers.delete(viewer);
+    });
+    ws.on("error", () => {});
+    ws.on("pong", () => {
+      viewer.alive = true;
+    });
+    ws.on("message", () => {
+      viewer.fail(400, `a session socket only listens: the teacher advances with POST /api/sessions/CODE/advance and the header ${TEACHER_TOKEN_HEADER}`);
+    });
+    if (withRun) {
+      viewer.fail(400, "give either run=ID (a run's records) or session=CODE (a class session), not both", WsClose.BadRequest);
+      return;
+    }
+    const code = normalizeJoinCode(raw);
+    if (code === undefined) {
+      viewer.fail(400, `${JOIN_CODE_HINT} (got ${describeValue(raw)})`, WsClose.BadRequest);
+      return;
+    }
+    if (service.sessions === undefined) {
+      viewer.fail(404, "this service has no class sessions", WsClose.UnknownSession);
+      return;
+    }
+    service.sessions.subscribe(code, (session) => viewer.sendText(sessionFrame(session))).then(
+      (unsubscribe) => viewer.setUnsubscribe(unsubscribe),
+      (err: unknown) => {
+        const status = httpStatusOf(err);
+        if (status >= 500 && status !== 503) log(`kvmscope service: following class session ${code} failed: ${(err as Error).stack ?? String(err)}`);
+        viewer.fail(status, errorMessage(err, status), status === 404 ? WsClose.UnknownSession : 1011);
+      },
+    );
   }
 
   function onConnection(ws: WebSocket, runId: string | null): void {
@@ -786,7 +1028,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
   http.on("error", (err) => log(`kvmscope service: ${err.message}`));
 
   const ping = setInterval(() => {
-    for (const v of viewers) {
+    for (const v of [...viewers, ...sessionViewers]) {
       if (!v.alive) {
         v.dispose();
         v.ws.terminate();
@@ -809,12 +1051,12 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       closing ??= (async () => {
         clearInterval(ping);
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-        for (const v of viewers) v.close(1001, "the service is shutting down");
+        for (const v of [...viewers, ...sessionViewers]) v.close(1001, "the service is shutting down");
         http.closeIdleConnections();
         // Requests in flight (an export) and viewers' close handshakes get a moment, then are cut.
         const grace = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
         await Promise.race([closed, grace]);
-        for (const v of viewers) v.ws.terminate();
+        for (const v of [...viewers, ...sessionViewers]) v.ws.terminate();
         http.closeAllConnections();
         await closed;
       })();

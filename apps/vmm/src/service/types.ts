@@ -1,7 +1,7 @@
 // What the HTTP/WebSocket layer (server.ts) needs from the run manager, and the errors that map
 // to HTTP statuses. The run manager owns the machines, the store and the live viewers; the
 // server only validates, translates and streams.
-import type { TraceRecord } from "@kvmscope/shared";
+import type { SessionInfo, TraceRecord, Walkthrough } from "@kvmscope/shared";
 import type { GuestInfo } from "../guests.js";
 import type { RecordQuery, RunStatus } from "../store/store.js";
 import type { Breakpoint } from "../vcpu/control.js";
@@ -36,6 +36,8 @@ export interface RunInfo {
   imported: boolean;
   /** Whether a VM is running for it in this service now (control and console need one). */
   live: boolean;
+  /** The join code of the class session that owns the run (its teacher alone controls it), or null. */
+  session: string | null;
 }
 
 export interface RunRequest {
@@ -48,6 +50,24 @@ export interface RunRequest {
   mode?: "live" | "step";
   timeoutSec?: number;
   maxExits?: number;
+  /** The class session that owns the run: control and console input then need its allows(). Never from a request. */
+  owner?: RunOwner;
+}
+
+/** Who asks to control a run or type into it. */
+export interface RunAuth {
+  /** The request's TEACHER_TOKEN_HEADER, as sent (undefined without one). */
+  token?: string | undefined;
+  /** The class session's own key (its follower drives the run); never comes from the network. */
+  key?: object | undefined;
+}
+
+/** The owner of a teacher-led run: a class session. */
+export interface RunOwner {
+  /** The session's join code (RunInfo.session, and the 403 message). */
+  readonly session: string;
+  /** Whether `auth` is the session's teacher (or the session itself). Constant time in the token. */
+  allows(auth: RunAuth | undefined): boolean;
 }
 
 export type ControlRequest =
@@ -80,8 +100,10 @@ export interface RunService {
   createRun(req: RunRequest): Promise<RunInfo>;
   getRun(id: string): Promise<RunInfo | null>;
   listRuns(opts: { limit: number; before?: string }): Promise<{ runs: RunInfo[]; next: string | null }>;
-  control(id: string, req: ControlRequest): Promise<RunInfo>;
-  consoleInput(id: string, bytes: Uint8Array): Promise<number>;
+  /** A run owned by a class session needs `auth` to be its teacher's: ForbiddenError otherwise. */
+  control(id: string, req: ControlRequest, auth?: RunAuth): Promise<RunInfo>;
+  /** As control: a class session's run takes input from its teacher only. */
+  consoleInput(id: string, bytes: Uint8Array, auth?: RunAuth): Promise<number>;
   readRecords(id: string, q: RecordQuery): Promise<{ records: TraceRecord[]; next: number | null }>;
   /** Streams an export in pieces (never the whole run in memory). */
   exportRun(id: string, format: "ndjson" | "chrome"): AsyncIterable<string>;
@@ -91,11 +113,44 @@ export interface RunService {
   subscribe(id: string, listener: RunListener): Promise<() => void>;
   /** SIGTERM: stop live runs, flush every record, close the store. */
   shutdown(): Promise<void>;
+  /** Class sessions on walkthroughs; a service without them answers 404 on /api/walkthroughs and /api/sessions. */
+  readonly sessions?: ClassSessionService;
+}
+
+/** The walkthroughs the service loaded, and why any other file was left out. */
+export interface WalkthroughCatalog {
+  walkthroughs: Walkthrough[];
+  /** One line per problem ("walkthroughs/05-x.yaml:3:1: id: ..."). */
+  problems: string[];
+}
+
+/**
+ * Class sessions (sessions.ts): a teacher leads a walkthrough on live runs, students follow by
+ * join code. Every method that changes a session needs the teacher token (ForbiddenError).
+ * Codes given here are already normalized (normalizeJoinCode).
+ */
+export interface ClassSessionService {
+  catalog(): WalkthroughCatalog;
+  walkthrough(id: string): Walkthrough | null;
+  /** Creates the session and its main run (step mode): LimitError / UnavailableError as createRun. */
+  create(walkthroughId: string): Promise<{ session: SessionInfo; teacherToken: string }>;
+  get(code: string): Promise<SessionInfo | null>;
+  /** To step `to` (default: the next one); resolves once it is reached. ConflictError while another advance runs; FollowError if the run cannot get there. */
+  advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo>;
+  reveal(code: string, token: string | undefined, step: number): Promise<SessionInfo>;
+  /** Stops the session's runs and ends it (an ended session's answer, again, for a second call). */
+  end(code: string, token: string | undefined): Promise<SessionInfo>;
+  /** `listener` gets the session now and after every change; returns the unsubscribe function. NotFoundError for an unknown code. */
+  subscribe(code: string, listener: (session: SessionInfo) => void): Promise<() => void>;
 }
 
 /** 404 */
 export class NotFoundError extends Error {
   override name = "NotFoundError";
+}
+/** 403: a class session's run or session, and a request without its teacher token */
+export class ForbiddenError extends Error {
+  override name = "ForbiddenError";
 }
 /** 409: e.g. control of a run that is not live */
 export class ConflictError extends Error {

@@ -96,7 +96,40 @@ export interface StoredRun {
   lastSeq: number;
   /** Made by importing an export, not by running a VM here. */
   imported: boolean;
+  /** The join code of the class session that owns the run, or null. */
+  sessionCode: string | null;
 }
+
+export type SessionStatus = "open" | "ended";
+
+/** A step a class session reached: where (run role and id) and at which record. */
+export interface StoredReachedStep {
+  stepIndex: number;
+  stepId: string;
+  run: "main" | "compare";
+  runId: string;
+  seq: number;
+}
+
+/** A class session as stored (prisma/schema.prisma, ClassSession). */
+export interface StoredSession {
+  code: string;
+  walkthroughId: string;
+  /** sha256 hex of the teacher token. */
+  tokenHash: string;
+  status: SessionStatus;
+  /** -1 before the first advance. */
+  stepIndex: number;
+  reached: StoredReachedStep[];
+  revealed: number[];
+  mainRunId: string | null;
+  compareRunId: string | null;
+  error: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type SessionPatch = Partial<Pick<StoredSession, "status" | "stepIndex" | "reached" | "revealed" | "mainRunId" | "compareRunId" | "error">>;
 
 export interface RecordQuery {
   /** The first seq wanted (default 0). */
@@ -232,7 +265,8 @@ export class Store {
   // -------------------------------------------------------------------------------------------
   // Runs
 
-  async createRun(input: { guest: string | null; imageHash: string; config: Record<string, unknown>; status?: RunStatus; imported?: boolean }): Promise<StoredRun> {
+  /** `sessionCode`: the class session that owns the run (it must exist: createClassSession first). */
+  async createRun(input: { guest: string | null; imageHash: string; config: Record<string, unknown>; status?: RunStatus; imported?: boolean; sessionCode?: string | null }): Promise<StoredRun> {
     this.#assertOpen();
     return this.#write(async () => {
       // createdAt is strictly increasing (one writer), so "newest first" is creation order even
@@ -249,6 +283,7 @@ export class Store {
               config: JSON.stringify(input.config),
               status: input.status ?? "created",
               imported: input.imported ?? false,
+              sessionCode: input.sessionCode ?? null,
             },
             include: WITH_IMAGE_SIZE,
           });
@@ -256,7 +291,9 @@ export class Store {
           return toStoredRun(row);
         } catch (err) {
           if (isKnown(err, "P2002") && attempt < 3) continue; // an id collision: draw again
-          if (isKnown(err, "P2003")) throw new Error(`no image ${input.imageHash} in the store: putImage() it first`, { cause: err });
+          if (isKnown(err, "P2003")) {
+            throw new Error(`no image ${input.imageHash}${input.sessionCode ? ` or class session ${input.sessionCode}` : ""} in the store: putImage() (createClassSession()) it first`, { cause: err });
+          }
           throw err;
         }
       }
@@ -316,6 +353,71 @@ export class Store {
       const ids = live.map((r) => r.id);
       if (ids.length > 0) await this.#prisma.run.updateMany({ where: { id: { in: ids }, status: { in: LIVE_STATUSES } }, data: { status: "aborted" } });
       return ids;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Class sessions
+
+  /** A new open session; null when `code` is already taken (draw another). */
+  async createClassSession(input: { code: string; walkthroughId: string; tokenHash: string }): Promise<StoredSession | null> {
+    this.#assertOpen();
+    return this.#write(async () => {
+      try {
+        return toStoredSession(await this.#prisma.classSession.create({ data: { code: input.code, walkthroughId: input.walkthroughId, tokenHash: input.tokenHash } }));
+      } catch (err) {
+        if (isKnown(err, "P2002")) return null;
+        throw err;
+      }
+    });
+  }
+
+  async getClassSession(code: string): Promise<StoredSession | null> {
+    this.#assertOpen();
+    const row = await this.#prisma.classSession.findUnique({ where: { code } });
+    return row === null ? null : toStoredSession(row);
+  }
+
+  /** Writes the fields given; returns the session as stored now (its new updatedAt). */
+  async updateClassSession(code: string, patch: SessionPatch): Promise<StoredSession> {
+    this.#assertOpen();
+    const data: Prisma.ClassSessionUpdateInput = {};
+    if (patch.status !== undefined) data.status = patch.status;
+    if (patch.stepIndex !== undefined) data.stepIndex = patch.stepIndex;
+    if (patch.reached !== undefined) data.reachedJson = JSON.stringify(patch.reached);
+    if (patch.revealed !== undefined) data.revealedJson = JSON.stringify(patch.revealed);
+    if (patch.mainRunId !== undefined) data.mainRunId = patch.mainRunId;
+    if (patch.compareRunId !== undefined) data.compareRunId = patch.compareRunId;
+    if (patch.error !== undefined) data.error = patch.error;
+    return this.#write(async () => {
+      try {
+        return toStoredSession(await this.#prisma.classSession.update({ where: { code }, data }));
+      } catch (err) {
+        if (isKnown(err, "P2025")) throw new Error(`no class session ${code} in the store`, { cause: err });
+        throw err;
+      }
+    });
+  }
+
+  /** For a session whose first run could not be created: as if it had never been. */
+  async deleteClassSession(code: string): Promise<void> {
+    this.#assertOpen();
+    await this.#write(async () => {
+      await this.#prisma.classSession.deleteMany({ where: { code } });
+    });
+  }
+
+  /**
+   * At service start (and shutdown): sessions still open end, since the runs they led are gone
+   * (aborted or stopped). Their progress stays readable. Returns their codes.
+   */
+  async endOpenClassSessions(): Promise<string[]> {
+    this.#assertOpen();
+    return this.#write(async () => {
+      const open = await this.#prisma.classSession.findMany({ where: { status: "open" }, select: { code: true }, orderBy: { createdAt: "asc" } });
+      const codes = open.map((r) => r.code);
+      if (codes.length > 0) await this.#prisma.classSession.updateMany({ where: { code: { in: codes }, status: "open" }, data: { status: "ended" } });
+      return codes;
     });
   }
 
@@ -594,6 +696,24 @@ function toStoredRun(row: RunRow): StoredRun {
     recordCount: row.recordCount,
     lastSeq: row.lastSeq,
     imported: row.imported,
+    sessionCode: row.sessionCode,
+  };
+}
+
+function toStoredSession(row: Prisma.ClassSessionGetPayload<object>): StoredSession {
+  return {
+    code: row.code,
+    walkthroughId: row.walkthroughId,
+    tokenHash: row.tokenHash,
+    status: row.status,
+    stepIndex: row.stepIndex,
+    reached: JSON.parse(row.reachedJson) as StoredReachedStep[],
+    revealed: JSON.parse(row.revealedJson) as number[],
+    mainRunId: row.mainRunId,
+    compareRunId: row.compareRunId,
+    error: row.error,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
   };
 }
 

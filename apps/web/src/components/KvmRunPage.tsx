@@ -10,6 +10,7 @@ import {
   exitRowFor, kvmRunView, type KvmRunRow, lastExitRowAtCursor, memberForReason, neighbourRow, type Writer,
 } from "../lib/kvm-run-view";
 import type { TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
 import styles from "./KvmRunPage.module.css";
 
 export const kvmRunPageMessages = defineMessages({
@@ -67,15 +68,11 @@ export const kvmRunPageMessages = defineMessages({
   },
 });
 
-export interface KvmRunPageProps {
-  store: TraceStore;
-  version: number;
-  selectedSeq: number | null;
+/** onSelect, mode and paused are accepted as the run page passes them, not used. */
+export interface KvmRunPageProps
+  extends Pick<RunViewProps, "store" | "version" | "selectedSeq">, Partial<Omit<RunViewProps, "store" | "version" | "selectedSeq">> {
   /** With nothing selected, the page at the cursor (the last exit at or before it). */
   cursorSeq?: number;
-  onSelect?(seq: number | null): void;
-  mode?: "live" | "step" | "replay";
-  paused?: boolean;
 }
 
 interface PageState {

@@ -6,17 +6,10 @@
 import { memo, useEffect, useMemo, useRef } from "react";
 import { defineMessages, useT } from "../lib/i18n";
 import { formatDuration, formatOffset, lifecycleAt, type LifecycleStep } from "../lib/lifecycle";
-import type { TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
 import styles from "./Lifecycle.module.css";
 
-export interface LifecycleProps {
-  store: TraceStore;
-  version: number;
-  cursorSeq: number;
-  selectedSeq: number | null;
-  onSelect(seq: number | null): void;
-  mode: "live" | "step" | "replay";
-  paused: boolean;
+export interface LifecycleProps extends RunViewProps {
   /** vCPUs in the run's configuration. */
   vcpus: number;
   irqchip?: "user" | "kernel";

@@ -3,11 +3,12 @@
 // cursor (the newest record while following a live run, the scrubber's position in a replay),
 // the selected record, and the controls; every panel draws from those.
 import Link from "next/link";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { BreakCondition, ControlBody, RunInfo } from "@kvmscope/shared";
 import { ConsoleTranscript } from "@/lib/console-text";
 import { buildDeepLink, parseDeepLink, seqOfNthExit, type View } from "@/lib/deep-link";
 import { formatCount } from "@/lib/format";
+import { lifecycleHighlight, threadModelHighlight } from "@/lib/guide";
 import { defineMessages, useT } from "@/lib/i18n";
 import { type ConnectionState, RunConnection } from "@/lib/live";
 import { useService } from "@/lib/service-context";
@@ -39,6 +40,9 @@ const messages = defineMessages({
     image: "own image",
     ended: "Ended: {message}",
     lost: "{n} records were lost (a trace ring overflowed)",
+    backToStep: "Back to the teacher's step",
+    backToStepTeacher: "Back to this step",
+    studentNote: "The teacher controls this run; you can look around freely.",
   },
   ja: {
     loading: "実行を読み込み中…",
@@ -54,10 +58,31 @@ const messages = defineMessages({
     image: "独自イメージ",
     ended: "終了: {message}",
     lost: "{n} 件のレコードが失われました（トレースリングのあふれ）",
+    backToStep: "先生のステップに戻る",
+    backToStepTeacher: "このステップに戻る",
+    studentNote: "この実行は先生が操作しています。自由に見て回ってかまいません。",
   },
 });
 
 type Mode = "live" | "step" | "replay";
+
+/** How often, at most, the panels take in newly arrived records. */
+const PANEL_HZ = 8;
+
+/** A walkthrough leading this page (a class session): where to look, and who may control the run. */
+export interface RunGuide {
+  /** Changes with every step, so that returning to a step re-applies it. */
+  key: string;
+  /** The record the step is at; null before the first step. */
+  seq: number | null;
+  /** Parts to emphasise (walkthrough ids: "vcpu0", "dev:uart", "lifecycle:KVM_CREATE_VM" ...). */
+  highlight: readonly string[];
+  role: "teacher" | "student";
+  /** The teacher's secret, sent with every control. */
+  token?: string | undefined;
+  /** The step's text, questions and the teacher's buttons, shown above the panels. */
+  panel: ReactNode;
+}
 
 /** Is this key press ours, or is the person typing into a field or the terminal? */
 function typingInto(target: EventTarget | null): boolean {
@@ -65,7 +90,7 @@ function typingInto(target: EventTarget | null): boolean {
   return target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) || target.closest(".xterm") !== null;
 }
 
-export function RunView({ id }: { id: string }) {
+export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefined }) {
   const t = useT(messages);
   const service = useService();
   const store = useMemo(() => new TraceStore(), []);
@@ -84,6 +109,9 @@ export function RunView({ id }: { id: string }) {
   const [armed, setArmed] = useState<BreakCondition | null>(null);
   const [focusView, setFocusView] = useState<View | null>(null);
   const connection = useRef<RunConnection | null>(null);
+  const [detached, setDetached] = useState(false);
+  const guideToken = guide?.token;
+  const student = guide?.role === "student";
   const pendingLink = useRef(parseDeepLink(""));
 
   // ---- the connection: history + live stream into the store
@@ -92,15 +120,27 @@ export function RunView({ id }: { id: string }) {
     pendingLink.current = link;
     if (link.view !== undefined) setFocusView(link.view);
     let frame = 0;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let last = 0;
+    const publish = () => {
+      frame = 0;
+      last = performance.now();
+      setVersion(store.version);
+    };
     const c = new RunConnection(service, id, store, {
       onRun: setRun,
       onState: setConn,
       onRecords: () => {
-        // One React update per animation frame however many batches arrive.
-        if (frame === 0) frame = requestAnimationFrame(() => {
-          frame = 0;
-          setVersion(store.version);
-        });
+        // The panels redraw at most PANEL_HZ times a second however fast records arrive: a
+        // guest making 100,000 exits a second must not cost the page a React pass per batch.
+        // A record after a quiet spell (a single step) shows on the next frame.
+        if (frame !== 0 || timer !== null) return;
+        const wait = last + 1000 / PANEL_HZ - performance.now();
+        if (wait <= 0) frame = requestAnimationFrame(publish);
+        else timer = setTimeout(() => {
+          timer = null;
+          frame = requestAnimationFrame(publish);
+        }, wait);
       },
       onError: setError,
     });
@@ -108,6 +148,7 @@ export function RunView({ id }: { id: string }) {
     c.start();
     return () => {
       cancelAnimationFrame(frame);
+      if (timer !== null) clearTimeout(timer);
       c.close();
       connection.current = null;
     };
@@ -124,6 +165,24 @@ export function RunView({ id }: { id: string }) {
     setFollowing(false);
     setCursor(seq);
   }, [version, store]);
+
+  // ---- a walkthrough step: everyone's page moves to its record (until the reader looks elsewhere)
+  const guideKey = guide?.key;
+  const guideSeq = guide?.seq ?? null;
+  const applyGuide = useCallback(() => {
+    setDetached(false);
+    setPlaying(false);
+    if (guideSeq === null) {
+      setFollowing(true);
+      return;
+    }
+    setFollowing(false);
+    setCursor(guideSeq);
+    setSelectedSeq(guideSeq);
+  }, [guideSeq]);
+  useEffect(() => {
+    if (guideKey !== undefined) applyGuide();
+  }, [guideKey, applyGuide]);
 
   const live = run?.live === true;
   const maxSeq = store.maxSeq;
@@ -142,21 +201,28 @@ export function RunView({ id }: { id: string }) {
   }, [transcript, store, version, cursorSeq]);
 
   // ---- controls
+  // A teacher-led run takes controls over HTTP with the teacher's secret; any other run over its socket.
+  const send = useCallback(
+    async (body: ControlBody): Promise<RunInfo | undefined> => {
+      if (guideToken !== undefined) return service.control(id, body, guideToken);
+      return connection.current?.control(body);
+    },
+    [service, id, guideToken],
+  );
   const control = useCallback(
     async (body: ControlBody) => {
-      const c = connection.current;
-      if (c === null) return;
       setBusy(true);
       setError(null);
       try {
-        setRun(await c.control(body));
+        const r = await send(body);
+        if (r !== undefined) setRun(r);
       } catch (err) {
         setError((err as Error).message);
       } finally {
         setBusy(false);
       }
     },
-    [],
+    [send],
   );
   const onControl = useCallback((action: "pause" | "resume" | "stop") => {
     if (action !== "pause") setSlow(null);
@@ -173,14 +239,13 @@ export function RunView({ id }: { id: string }) {
     if (slow === null || !live) return;
     let stopped = false;
     void (async () => {
-      const c = connection.current;
-      if (c === null) return;
       try {
-        await c.control({ action: "pause" });
+        await send({ action: "pause" });
         while (!stopped) {
           await new Promise((r) => setTimeout(r, 1000 / slow));
           if (stopped) break;
-          setRun(await c.control({ action: "step", count: 1 }));
+          const r = await send({ action: "step", count: 1 });
+          if (r !== undefined) setRun(r);
         }
       } catch (err) {
         if (!stopped) setError((err as Error).message);
@@ -190,7 +255,7 @@ export function RunView({ id }: { id: string }) {
     return () => {
       stopped = true;
     };
-  }, [slow, live]);
+  }, [slow, live, send]);
 
   // Replay playback: the cursor walks forward at `speed` records per second of wall time.
   useEffect(() => {
@@ -217,6 +282,7 @@ export function RunView({ id }: { id: string }) {
   const seek = useCallback((seq: number) => {
     setFollowing(false);
     setCursor(seq);
+    setDetached(true);
   }, []);
   const play = useCallback((on: boolean) => {
     if (on) {
@@ -229,7 +295,10 @@ export function RunView({ id }: { id: string }) {
     setPlaying(false);
     setFollowing(true);
   }, []);
-  const select = useCallback((seq: number | null) => setSelectedSeq(seq), []);
+  const select = useCallback((seq: number | null) => {
+    setSelectedSeq(seq);
+    setDetached(true);
+  }, []);
 
   // ---- keyboard: space pauses/resumes (plays a replay), n takes one exit
   useEffect(() => {
@@ -237,17 +306,18 @@ export function RunView({ id }: { id: string }) {
       if (e.ctrlKey || e.metaKey || e.altKey || typingInto(e.target)) return;
       if (e.key === " ") {
         e.preventDefault();
+        if (student) return;
         if (mode !== "replay" && live) onControl(paused ? "resume" : "pause");
         else play(!playing);
       } else if (e.key === "n") {
         e.preventDefault();
-        if (mode !== "replay" && live) onStep(1);
+        if (mode !== "replay" && live && !student) onStep(1);
         else seek(Math.min(cursorSeq + 1, store.maxSeq));
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [mode, live, paused, playing, cursorSeq, onControl, onStep, play, seek, store]);
+  }, [mode, live, paused, playing, cursorSeq, onControl, onStep, play, seek, store, student]);
 
   // ---- a deep link's view: bring that panel into sight
   const panelRef = useCallback(
@@ -258,6 +328,20 @@ export function RunView({ id }: { id: string }) {
       }
     },
     [focusView],
+  );
+
+  const highlightKey = (guide?.highlight ?? []).join(" ");
+  const guideThread = useMemo(() => (highlightKey === "" ? undefined : threadModelHighlight(highlightKey.split(" "))), [highlightKey]);
+  const guideLifecycle = useMemo(
+    () => (highlightKey === "" ? undefined : lifecycleHighlight(highlightKey.split(" "), run?.config.vcpus ?? 1)),
+    [highlightKey, run?.config.vcpus],
+  );
+  const typeInto = useCallback(
+    (data: string) => {
+      const p = guideToken !== undefined ? service.consoleInput(id, data, guideToken) : connection.current?.typeInto(data);
+      void p?.catch((err: Error) => setError(err.message));
+    },
+    [service, id, guideToken],
   );
 
   const shareUrl = useMemo(() => {
@@ -310,15 +394,25 @@ export function RunView({ id }: { id: string }) {
       )}
       {endMessage !== null && !live && <p className="small">{t("ended", { message: endMessage })}</p>}
       {lost > 0 && <p className="small" style={{ color: "var(--warn)" }}>{t("lost", { n: formatCount(lost) })}</p>}
-      <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armed} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
+      {guide?.panel}
+      {guide !== undefined && detached && (
+        <button type="button" className="primary" onClick={applyGuide} data-testid="back-to-step">
+          {student ? t("backToStep") : t("backToStepTeacher")}
+        </button>
+      )}
+      {student ? (
+        <p className="small muted" data-testid="student-note">{t("studentNote")}</p>
+      ) : (
+        <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armed} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
+      )}
       <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
 
       <div className={styles.grid}>
         <div className={styles.thread} ref={panelRef("thread")}>
-          <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} />
+          <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} highlight={guideThread} />
         </div>
         <div className={styles.lifecycle} ref={panelRef("lifecycle")}>
-          <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip} outcome={run?.outcome} />
+          <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip} outcome={run?.outcome} highlight={guideLifecycle} />
         </div>
         <div className={styles.timeline} ref={panelRef("timeline")}>
           <Timeline store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} follow={following} />
@@ -330,7 +424,7 @@ export function RunView({ id }: { id: string }) {
           <KvmRunPage store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} />
         </div>
         <div className={styles.console} ref={panelRef("console")}>
-          <Console text={consoleText} onInput={live ? (data) => void connection.current?.typeInto(data).catch((err: Error) => setError(err.message)) : undefined} />
+          <Console text={consoleText} onInput={live && !student ? typeInto : undefined} />
         </div>
         <div className={styles.stats} ref={panelRef("stats")}>
           <StatsPanel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} />

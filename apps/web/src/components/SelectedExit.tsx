@@ -8,7 +8,8 @@ import { explainRecord, guestRegisters, recordFields } from "../lib/explain";
 import { defineMessages, useLang, useT } from "../lib/i18n";
 import { neighbourRow, uartDlabBefore } from "../lib/kvm-run-view";
 import { baseName, type CodeRef, type CodeRole, EXIT_LOOP, type QemuRole, sourceForRecord } from "../lib/source-map";
-import type { TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
+import { isDivisorLatchPort } from "../lib/uart";
 import styles from "./SelectedExit.module.css";
 
 export const selectedExitMessages = defineMessages({
@@ -81,16 +82,9 @@ const ROLE_KEY: Readonly<Record<CodeRole, Key>> = {
   caller: "roleCaller", binding: "roleBinding", afterwards: "roleAfterwards",
 };
 
-export interface SelectedExitProps {
-  store: TraceStore;
-  /** store.version, so memo sees appends. */
-  version: number;
-  selectedSeq: number | null;
-  onSelect(seq: number | null): void;
-  cursorSeq?: number;
-  mode?: "live" | "step" | "replay";
-  paused?: boolean;
-}
+/** Shows the selected record: cursorSeq, mode and paused are accepted as the run page passes them, not used. */
+export interface SelectedExitProps
+  extends Pick<RunViewProps, "store" | "version" | "selectedSeq" | "onSelect">, Partial<Pick<RunViewProps, "cursorSeq" | "mode" | "paused">> {}
 
 function fnLabel(ref: { fn: string }): string {
   return `${ref.fn}()`;
@@ -140,7 +134,7 @@ function SelectedExitImpl({ store, version, selectedSeq, onSelect }: SelectedExi
   // Ports 0x3f8/0x3f9 mean the divisor latch while LCR.DLAB is set: look back for it only when it matters.
   const dlab = useMemo(() => {
     const port = record?.type === "exit" ? record.io?.port : undefined;
-    return port === 0x3f8 || port === 0x3f9 ? uartDlabBefore(store, row) : undefined;
+    return port !== undefined && isDivisorLatchPort(port) ? uartDlabBefore(store, row) : undefined;
   }, [store, row, record]);
   const exp = useMemo(() => (record === null ? null : explainRecord(record, lang, dlab === undefined ? {} : { uartDlab: dlab })), [record, lang, dlab]);
   const fields = useMemo(() => (record === null ? [] : recordFields(record, lang)), [record, lang]);

@@ -15,6 +15,7 @@ import {
   type LatencyDistribution, type ReasonLatency, type SplitInterval, type StatsView,
 } from "../lib/stats";
 import type { TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
 import styles from "./StatsPanel.module.css";
 
 export const statsMessages = defineMessages({
@@ -88,15 +89,7 @@ export const statsMessages = defineMessages({
 
 type T = (key: keyof (typeof statsMessages)["en"], vars?: Readonly<Record<string, string | number>>) => string;
 
-export interface StatsPanelProps {
-  store: TraceStore;
-  version: number;
-  cursorSeq: number;
-  selectedSeq: number | null;
-  onSelect: (seq: number | null) => void;
-  mode: "live" | "step" | "replay";
-  paused: boolean;
-}
+export interface StatsPanelProps extends RunViewProps {}
 
 type Metric = "handle" | "guest";
 

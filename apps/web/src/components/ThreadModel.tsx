@@ -24,17 +24,10 @@ import { reasonColor } from "../lib/colors";
 import { deviceOfExit, devicesFor, type DeviceId, type DeviceRef } from "../lib/devices";
 import { defineMessages, translate, useLang, type Lang } from "../lib/i18n";
 import { cancelRedraw, scheduleRedraw } from "../lib/raf";
-import type { TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
 import styles from "./ThreadModel.module.css";
 
-export interface ThreadModelProps {
-  store: TraceStore;
-  version: number;
-  cursorSeq: number;
-  selectedSeq: number | null;
-  onSelect(seq: number | null): void;
-  mode: "live" | "step" | "replay";
-  paused: boolean;
+export interface ThreadModelProps extends RunViewProps {
   /** vCPUs in the run's configuration: one thread lane and one guest vCPU each. */
   vcpus: number;
   irqchip: "user" | "kernel";

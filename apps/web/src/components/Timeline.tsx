@@ -18,6 +18,7 @@ import { cancelRedraw, scheduleRedraw } from "../lib/raf";
 import { TimeScale, formatTimestamp, type TimeSpan } from "../lib/time-scale";
 import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type ExitBuckets, type RowIndex } from "../lib/timeline-model";
 import { laneOfThread, type TraceStore } from "../lib/trace-store";
+import type { RunViewProps } from "../lib/view-props";
 import styles from "./Timeline.module.css";
 
 export const timelineMessages = defineMessages({
@@ -89,17 +90,8 @@ export const timelineMessages = defineMessages({
   },
 });
 
-export interface TimelineProps {
-  store: TraceStore;
-  /** store.version: a new value means new records. */
-  version: number;
-  /** Records with seq <= cursorSeq have happened; later ones are drawn faded. */
-  cursorSeq: number;
-  selectedSeq: number | null;
-  onSelect: (seq: number | null) => void;
-  mode: "live" | "step" | "replay";
-  /** Not drawn; accepted so that the run page can pass the shared view props as they are. */
-  paused?: boolean;
+/** `paused` is not drawn: it is accepted so that the run page can pass the shared view props as they are. */
+export interface TimelineProps extends Omit<RunViewProps, "paused">, Partial<Pick<RunViewProps, "paused">> {
   /** Keep the newest time in view while the reader has not zoomed or panned away. */
   follow: boolean;
   /** Total height in CSS px; by default each lane gets a fixed height. */

@@ -8,6 +8,7 @@
 import { MAIN_THREAD, RecordKind } from "@kvmscope/shared";
 import { DEVICE_IDS, deviceIndexOfRow, type DeviceId } from "./devices";
 import type { TraceStore } from "./trace-store";
+import type { ViewMode } from "./view-props";
 
 /** Below this many exits per second a person can follow each one (the animation takes ~1.5 s). */
 export const FOLLOW_MAX_RATE = 4;
@@ -220,7 +221,7 @@ export function newestExitAt(store: TraceStore, cursorSeq: number, maxRows = NEW
  * rates and heat: always in step mode and while paused (a replay being stepped or scrubbed, a
  * paused live run), otherwise only while exits come slowly enough for a person to follow.
  */
-export function followsSingleExits(mode: "live" | "step" | "replay", paused: boolean, rate: number): boolean {
+export function followsSingleExits(mode: ViewMode, paused: boolean, rate: number): boolean {
   if (mode === "step" || paused) return true;
   return rate < FOLLOW_MAX_RATE;
 }

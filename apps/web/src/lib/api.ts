@@ -2,7 +2,8 @@
 // checked against the shared protocol schemas before the page uses it: a service of another
 // version, or something else on that port, gives a clear error instead of a broken page.
 import {
-  type ControlBody, type CreateRunBody, ErrorBody, type ExportFormat, RunInfo, RUN_ID_PATTERN,
+  type ControlBody, type CreateRunBody, CreateSessionAnswer, ErrorBody, type ExportFormat, RunInfo, RUN_ID_PATTERN, SessionInfo,
+  TEACHER_TOKEN_HEADER, Walkthrough,
 } from "@kvmscope/shared";
 import { z } from "zod";
 
@@ -22,6 +23,7 @@ export type GuestInfo = z.infer<typeof GuestInfo>;
 
 const GuestList = z.looseObject({ guests: z.array(GuestInfo) });
 const RunList = z.looseObject({ runs: z.array(RunInfo), next: z.string().nullable() });
+const WalkthroughList = z.looseObject({ walkthroughs: z.array(Walkthrough) });
 
 /** The service answered with an error status (its message says why), or not at all (status 0). */
 export class ServiceError extends Error {
@@ -66,8 +68,10 @@ export class ServiceClient {
     return parsed.data;
   }
 
-  private post<S extends z.ZodType>(schema: S, path: string, body: unknown): Promise<z.output<S>> {
-    return this.json(schema, path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  private post<S extends z.ZodType>(schema: S, path: string, body: unknown, token?: string): Promise<z.output<S>> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (token !== undefined) headers[TEACHER_TOKEN_HEADER] = token;
+    return this.json(schema, path, { method: "POST", headers, body: JSON.stringify(body) });
   }
 
   async guests(): Promise<GuestInfo[]> {
@@ -88,8 +92,43 @@ export class ServiceClient {
     return this.post(RunInfo, "/api/runs", body);
   }
 
-  control(id: string, body: ControlBody): Promise<RunInfo> {
-    return this.post(RunInfo, `/api/runs/${runPath(id)}/control`, body);
+  /** `token`: the teacher's secret, for a run a class session owns. */
+  control(id: string, body: ControlBody, token?: string): Promise<RunInfo> {
+    return this.post(RunInfo, `/api/runs/${runPath(id)}/control`, body, token);
+  }
+
+  consoleInput(id: string, data: string, token?: string): Promise<unknown> {
+    return this.post(z.unknown(), `/api/runs/${runPath(id)}/console`, { data }, token);
+  }
+
+  // ---- walkthroughs and class sessions
+
+  async walkthroughs(): Promise<Walkthrough[]> {
+    return (await this.json(WalkthroughList, "/api/walkthroughs")).walkthroughs;
+  }
+
+  createSession(walkthrough: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+    return this.post(CreateSessionAnswer, "/api/sessions", { walkthrough });
+  }
+
+  getSession(code: string): Promise<SessionInfo> {
+    return this.json(SessionInfo, `/api/sessions/${encodeURIComponent(code)}`);
+  }
+
+  advance(code: string, token: string, to?: number): Promise<SessionInfo> {
+    return this.post(SessionInfo, `/api/sessions/${encodeURIComponent(code)}/advance`, to === undefined ? {} : { to }, token);
+  }
+
+  reveal(code: string, token: string, step: number): Promise<SessionInfo> {
+    return this.post(SessionInfo, `/api/sessions/${encodeURIComponent(code)}/reveal`, { step }, token);
+  }
+
+  endSession(code: string, token: string): Promise<SessionInfo> {
+    return this.post(SessionInfo, `/api/sessions/${encodeURIComponent(code)}/end`, {}, token);
+  }
+
+  sessionSocketUrl(code: string): string {
+    return `${this.baseUrl.replace(/^http/, "ws")}/ws?session=${encodeURIComponent(code)}`;
   }
 
   /** A page of stored records as codec bytes, and the `fromSeq` of the next page (null at the end). */

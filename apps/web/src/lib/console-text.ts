@@ -7,13 +7,7 @@
 // (offset 0 is then the divisor latch) and MCR's loopback bit (the byte goes to the receiver).
 import { KvmExit, RecordKind } from "@kvmscope/shared";
 import type { TraceStore } from "./trace-store";
-
-const COM1 = 0x3f8;
-const THR = 0;
-const LCR = 3;
-const MCR = 4;
-const LCR_DLAB = 0x80;
-const MCR_LOOPBACK = 0x10;
+import { COM1, LCR_DLAB, MCR_LOOPBACK, UART_REG } from "./uart";
 
 /** Past this many bytes only the newest are kept: a guest flooding its console cannot take the page down. */
 export const CONSOLE_MAX_BYTES = 1 << 20;
@@ -37,12 +31,12 @@ export class ConsoleTranscript {
     for (let row = this.seen; row < store.count; row++) {
       if (store.kind[row] !== RecordKind.Exit || store.code[row] !== KvmExit.IO) continue;
       const port = store.addr[row]!;
-      if (port < COM1 || port > COM1 + 7) continue;
+      if (port < COM1.base || port >= COM1.base + COM1.length) continue;
       const rec = store.record(row);
       if (rec.type !== "exit" || rec.io === undefined || rec.io.direction !== "out") continue;
       const last = this.writes.at(-1);
       if (last !== undefined && last.seq > rec.seq) this.sorted = false;
-      this.writes.push({ seq: rec.seq, offset: port - COM1, bytes: rec.io.data });
+      this.writes.push({ seq: rec.seq, offset: port - COM1.base, bytes: rec.io.data });
     }
     this.seen = store.count;
   }
@@ -59,9 +53,9 @@ export class ConsoleTranscript {
     for (const w of this.writes) {
       if (w.seq > cursorSeq) break;
       for (const b of w.bytes) {
-        if (w.offset === LCR) lcr = b;
-        else if (w.offset === MCR) mcr = b;
-        else if (w.offset === THR && (lcr & LCR_DLAB) === 0 && (mcr & MCR_LOOPBACK) === 0) out.push(b);
+        if (w.offset === UART_REG.LCR) lcr = b;
+        else if (w.offset === UART_REG.MCR) mcr = b;
+        else if (w.offset === UART_REG.THR && (lcr & LCR_DLAB) === 0 && (mcr & MCR_LOOPBACK) === 0) out.push(b);
       }
     }
     const bytes = Uint8Array.from(out.length > CONSOLE_MAX_BYTES ? out.slice(out.length - CONSOLE_MAX_BYTES) : out);

@@ -1,7 +1,9 @@
-// Which of the VMM's device models an exit is handed to. The web app cannot import apps/vmm (it
-// is Node code), so the port map of apps/vmm/src/devices/index.ts, at the ranges of
-// apps/vmm/src/layout.ts, is restated here; test/devices.test.ts compares the two so they cannot
-// drift apart silently.
+// Which of the VMM's device models sits at which I/O port or guest-physical address: the web
+// app's one copy of the machine's address map. The web app cannot import apps/vmm (it is Node
+// code), so the port map of apps/vmm/src/devices/index.ts, at the ranges of
+// apps/vmm/src/layout.ts, is restated here; test/devices.test.ts and test/explain.test.ts compare
+// the two so they cannot drift apart silently. Everything else (the thread model, activity, the
+// plain-words explanations, the source map, the console) takes ports and addresses from here.
 //
 // Device ids are also the thread model's highlight ids ("dev:uart", ...) and the walkthroughs'.
 import { EXIT_IO, EXIT_MMIO, KvmExit, RecordKind, type TraceRecord } from "@kvmscope/shared";
@@ -9,11 +11,20 @@ import type { TraceStore } from "./trace-store";
 
 export type DeviceId = "uart" | "pic" | "pit" | "post" | "debugcon" | "debug-exit" | "mmio" | "unassigned";
 
+/**
+ * One register file a model answers on, by what it is: a model can have several (the PIC's master
+ * and slave chips, the PIT's counters and port B). The explanations and the source map decode by it.
+ */
+export type DeviceRangeId = "picMaster" | "picSlave" | "pit" | "portB" | "post" | "debugcon" | "debugExit" | "uart" | "teaching";
+
 /** One range a device model answers on: I/O ports or guest-physical addresses. */
 export interface DeviceRange {
+  id: DeviceRangeId;
   space: "pio" | "mmio";
   base: number;
   length: number;
+  /** The constant in apps/vmm/src/layout.ts that places this range. */
+  layoutName: string;
 }
 
 export interface DeviceModel {
@@ -43,38 +54,44 @@ export interface DeviceRef {
 export const DEVICE_MODELS: readonly DeviceModel[] = [
   {
     id: "pic", name: "8259A PIC (master 0x20, slave 0xa0)", short: "PIC",
-    ranges: [{ space: "pio", base: 0x20, length: 2 }, { space: "pio", base: 0xa0, length: 2 }],
+    ranges: [
+      { id: "picMaster", space: "pio", base: 0x20, length: 2, layoutName: "PIC_MASTER_PORTS" },
+      { id: "picSlave", space: "pio", base: 0xa0, length: 2, layoutName: "PIC_SLAVE_PORTS" },
+    ],
     userIrqchipOnly: true, file: "apps/vmm/src/devices/pic-8259.ts",
   },
   {
     // Port 0x61 (system control port B) is the PIT's counter-2 gate: the same model answers it.
     id: "pit", name: "8254 PIT (0x40-0x43, port B 0x61)", short: "PIT",
-    ranges: [{ space: "pio", base: 0x40, length: 4 }, { space: "pio", base: 0x61, length: 1 }],
+    ranges: [
+      { id: "pit", space: "pio", base: 0x40, length: 4, layoutName: "PIT_PORTS" },
+      { id: "portB", space: "pio", base: 0x61, length: 1, layoutName: "SYSTEM_CONTROL_PORT_B" },
+    ],
     userIrqchipOnly: true, file: "apps/vmm/src/devices/pit-8254.ts",
   },
   {
     id: "post", name: "POST code port (0x80)", short: "POST",
-    ranges: [{ space: "pio", base: 0x80, length: 1 }],
+    ranges: [{ id: "post", space: "pio", base: 0x80, length: 1, layoutName: "POST_CODE_PORT" }],
     userIrqchipOnly: false, file: "apps/vmm/src/devices/post-code.ts",
   },
   {
     id: "debugcon", name: "debugcon (0xe9)", short: "debugcon",
-    ranges: [{ space: "pio", base: 0xe9, length: 1 }],
+    ranges: [{ id: "debugcon", space: "pio", base: 0xe9, length: 1, layoutName: "DEBUGCON_PORT" }],
     userIrqchipOnly: false, file: "apps/vmm/src/devices/debugcon.ts",
   },
   {
     id: "debug-exit", name: "isa-debug-exit (0xf4)", short: "debug-exit",
-    ranges: [{ space: "pio", base: 0xf4, length: 1 }],
+    ranges: [{ id: "debugExit", space: "pio", base: 0xf4, length: 1, layoutName: "DEBUG_EXIT_PORT" }],
     userIrqchipOnly: false, file: "apps/vmm/src/devices/debug-exit.ts",
   },
   {
     id: "uart", name: "16550 UART, COM1 (0x3f8-0x3ff)", short: "UART",
-    ranges: [{ space: "pio", base: 0x3f8, length: 8 }],
+    ranges: [{ id: "uart", space: "pio", base: 0x3f8, length: 8, layoutName: "COM1_PORTS" }],
     userIrqchipOnly: false, file: "apps/vmm/src/devices/uart-16550.ts",
   },
   {
     id: "mmio", name: "teaching MMIO device (0xd0000000)", short: "MMIO dev",
-    ranges: [{ space: "mmio", base: 0xd000_0000, length: 0x1000 }],
+    ranges: [{ id: "teaching", space: "mmio", base: 0xd000_0000, length: 0x1000, layoutName: "TEACHING_DEVICE_MMIO" }],
     userIrqchipOnly: false, file: "apps/vmm/src/devices/mmio-teaching-device.ts",
   },
 ];
@@ -100,17 +117,58 @@ export function deviceRef(id: DeviceId): DeviceRef {
 }
 
 // A flat table for the hot path (activity walks thousands of rows per update).
-const PIO_TABLE: { base: number; end: number; index: number }[] = [];
-const MMIO_TABLE: { base: number; end: number; index: number }[] = [];
-for (const d of DEVICE_MODELS) {
-  for (const r of d.ranges) {
-    (r.space === "pio" ? PIO_TABLE : MMIO_TABLE).push({ base: r.base, end: r.base + r.length, index: DEVICE_IDS.indexOf(d.id) });
+interface TableEntry {
+  base: number;
+  end: number;
+  index: number;
+  model: DeviceModel;
+  range: DeviceRange;
+}
+const PIO_TABLE: TableEntry[] = [];
+const MMIO_TABLE: TableEntry[] = [];
+const RANGES = new Map<DeviceRangeId, { model: DeviceModel; range: DeviceRange }>();
+for (const model of DEVICE_MODELS) {
+  for (const range of model.ranges) {
+    (range.space === "pio" ? PIO_TABLE : MMIO_TABLE)
+      .push({ base: range.base, end: range.base + range.length, index: DEVICE_IDS.indexOf(model.id), model, range });
+    RANGES.set(range.id, { model, range });
   }
 }
 
-function indexIn(table: readonly { base: number; end: number; index: number }[], at: number): number {
-  for (const e of table) if (at >= e.base && at < e.end) return e.index;
-  return UNASSIGNED_INDEX;
+function entryIn(table: readonly TableEntry[], at: number): TableEntry | undefined {
+  for (const e of table) if (at >= e.base && at < e.end) return e;
+  return undefined;
+}
+
+function indexIn(table: readonly TableEntry[], at: number): number {
+  return entryIn(table, at)?.index ?? UNASSIGNED_INDEX;
+}
+
+/** A port or address inside one of a model's ranges: `offset` units past the range's base. */
+export interface RangeHit {
+  model: DeviceModel;
+  range: DeviceRange;
+  offset: number;
+}
+
+function hitIn(table: readonly TableEntry[], at: number): RangeHit | null {
+  const e = entryIn(table, at);
+  return e === undefined ? null : { model: e.model, range: e.range, offset: at - e.base };
+}
+
+/** The range (and model) I/O port `port` falls in, with its offset there; null where nothing answers. */
+export function rangeOfPort(port: number): RangeHit | null {
+  return hitIn(PIO_TABLE, port);
+}
+
+/** The range (and model) guest-physical address `addr` falls in, with its offset there; null where nothing answers. */
+export function rangeOfAddress(addr: number): RangeHit | null {
+  return hitIn(MMIO_TABLE, addr);
+}
+
+/** A range by its id, with the model that answers on it. */
+export function rangeById(id: DeviceRangeId): { model: DeviceModel; range: DeviceRange } {
+  return RANGES.get(id)!;
 }
 
 /** The model that owns I/O port `port` (KVM_EXIT_IO), or UNASSIGNED. */

@@ -5,55 +5,16 @@
 import {
   errnoName, type ExitRecord, type IoctlRecord, type IoPayload, KvmExit, type MmioPayload, type TraceRecord,
 } from "@kvmscope/shared";
+import { rangeOfAddress, rangeOfPort } from "./devices";
 import type { Lang } from "./i18n";
+import { LCR_DLAB, MCR_LOOPBACK, UART_REG } from "./uart";
 
-// ---------------------------------------------------------------------------------------------
-// The machine's address map, as the VMM registers it (apps/vmm/src/layout.ts and
-// devices/index.ts). The web app cannot import the VMM, so the numbers are repeated here; a test
-// reads layout.ts and fails when the two disagree.
+// The teaching device's registers (devices/mmio-teaching-device.ts). Which device answers at
+// which port or address comes from devices.ts; this module adds what each register means.
 
-export type PortDeviceId =
-  | "picMaster" | "pit" | "portB" | "post" | "picSlave" | "debugcon" | "debugExit" | "uart";
-
-export interface PortRange {
-  readonly id: PortDeviceId;
-  /** The constant in apps/vmm/src/layout.ts that places this device. */
-  readonly layoutName: string;
-  readonly base: number;
-  readonly length: number;
-  /** Only on the bus with the userspace irqchip; with KVM's in-kernel irqchip these ports never exit. */
-  readonly userIrqchipOnly: boolean;
-}
-
-export const PORT_MAP: readonly PortRange[] = [
-  { id: "picMaster", layoutName: "PIC_MASTER_PORTS", base: 0x20, length: 2, userIrqchipOnly: true },
-  { id: "pit", layoutName: "PIT_PORTS", base: 0x40, length: 4, userIrqchipOnly: true },
-  { id: "portB", layoutName: "SYSTEM_CONTROL_PORT_B", base: 0x61, length: 1, userIrqchipOnly: true },
-  { id: "post", layoutName: "POST_CODE_PORT", base: 0x80, length: 1, userIrqchipOnly: false },
-  { id: "picSlave", layoutName: "PIC_SLAVE_PORTS", base: 0xa0, length: 2, userIrqchipOnly: true },
-  { id: "debugcon", layoutName: "DEBUGCON_PORT", base: 0xe9, length: 1, userIrqchipOnly: false },
-  { id: "debugExit", layoutName: "DEBUG_EXIT_PORT", base: 0xf4, length: 1, userIrqchipOnly: false },
-  { id: "uart", layoutName: "COM1_PORTS", base: 0x3f8, length: 8, userIrqchipOnly: false },
-];
-
-/** The teaching device's register page (layout.ts TEACHING_DEVICE_MMIO). */
-export const TEACHING_MMIO = { layoutName: "TEACHING_DEVICE_MMIO", base: 0xd000_0000, length: 0x1000 } as const;
-/** Its registers (devices/mmio-teaching-device.ts). */
+/** Its registers, by offset from its page's base. */
 export const TEACHING_REGS = { ID: 0x0, SCRATCH: 0x4, COUNTER: 0x8, DOORBELL: 0xc } as const;
 export const TEACHING_DEVICE_ID = 0x534d564b;
-
-/** The device at `port` and the port's offset from the device's base, or null (unassigned). */
-export function deviceAtPort(port: number): { device: PortRange; offset: number } | null {
-  for (const device of PORT_MAP) {
-    if (port >= device.base && port < device.base + device.length) return { device, offset: port - device.base };
-  }
-  return null;
-}
-
-/** Whether a guest-physical address falls on the teaching device's page. */
-export function isTeachingMmio(addr: number): boolean {
-  return addr >= TEACHING_MMIO.base && addr < TEACHING_MMIO.base + TEACHING_MMIO.length;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The KVM API document. Its sections are rendered by Sphinx, whose section ids come from the
@@ -636,22 +597,22 @@ function explainIo(io: IoPayload, p: Phrases, lang: Lang, ctx: ExplainContext): 
     prefix = p.stringIo(io.count, io.size);
     if (io.truncated === true && io.dataLen !== undefined) suffix = p.truncated(io.dataLen, io.data.length);
   }
-  const where = deviceAtPort(io.port);
+  const where = rangeOfPort(io.port);
   // Byte-wide devices take a wider access as consecutive ports.
-  const wide = where !== null && io.size > 1 && where.device.id !== "debugExit" ? p.widerAccess(io.size) : "";
+  const wide = where !== null && io.size > 1 && where.range.id !== "debugExit" ? p.widerAccess(io.size) : "";
   let shown = asNumber;
   let s: string;
   if (where === null) {
     s = out ? p.unassignedWrite(hex(io.port), shown) : p.unassignedRead(hex(io.port), shown);
   } else {
-    const { device, offset } = where;
-    switch (device.id) {
+    const { range, offset } = where;
+    switch (range.id) {
       case "uart":
-        s = explainUart(offset, out, v, offset === 0 && ctx.uartDlab !== true ? asText : asNumber, p, ctx);
+        s = explainUart(offset, out, v, offset === UART_REG.THR && ctx.uartDlab !== true ? asText : asNumber, p, ctx);
         break;
       case "picMaster":
       case "picSlave": {
-        const chip = p.picName(device.id === "picSlave");
+        const chip = p.picName(range.id === "picSlave");
         if (offset === 0) {
           if (!out) s = p.picReadCommand(chip, shown);
           else if ((v & 0x10) !== 0) s = p.picIcw1(chip, shown, (v & 0x01) !== 0, (v & 0x02) !== 0);
@@ -694,6 +655,9 @@ function explainIo(io: IoPayload, p: Phrases, lang: Lang, ctx: ExplainContext): 
         s = out ? p.debugExitWrite(written, written * 2 + 1) : p.debugExitRead(shown);
         break;
       }
+      case "teaching": // not on the port bus
+        s = out ? p.unassignedWrite(hex(io.port), shown) : p.unassignedRead(hex(io.port), shown);
+        break;
     }
   }
   return prefix + s + wide + suffix;
@@ -702,23 +666,25 @@ function explainIo(io: IoPayload, p: Phrases, lang: Lang, ctx: ExplainContext): 
 function explainUart(offset: number, out: boolean, v: number, shown: string, p: Phrases, ctx: ExplainContext): string {
   const dlab = ctx.uartDlab === true;
   switch (offset) {
-    case 0:
+    case UART_REG.THR:
       if (dlab) return out ? p.uartOut("DLL", shown, p.uartDllDetail) : p.uartIn("DLL", shown, p.uartDllDetail);
       return out ? p.uartOut("THR", shown, p.uartThrDetail) : p.uartIn("RBR", shown, p.uartRbrDetail(v === 0));
-    case 1:
+    case UART_REG.IER:
       if (dlab) return out ? p.uartOut("DLM", shown, p.uartDllDetail) : p.uartIn("DLM", shown, p.uartDllDetail);
       return out ? p.uartOut("IER", shown, p.uartIerDetail) : p.uartIn("IER", shown, p.uartIerDetail);
-    case 2:
+    case UART_REG.IIR:
       return out ? p.uartOut("FCR", shown, p.uartFcrDetail) : p.uartIn("IIR", shown, p.uartIirDetail);
-    case 3: {
-      const detail = p.uartLcrDetail((v & 0x80) !== 0, 5 + (v & 3));
+    case UART_REG.LCR: {
+      const detail = p.uartLcrDetail((v & LCR_DLAB) !== 0, 5 + (v & 3));
       return out ? p.uartOut("LCR", shown, detail) : p.uartIn("LCR", shown, detail);
     }
-    case 4:
-      return out ? p.uartOut("MCR", shown, p.uartMcrDetail((v & 0x10) !== 0)) : p.uartIn("MCR", shown, p.uartMcrDetail((v & 0x10) !== 0));
-    case 5:
+    case UART_REG.MCR: {
+      const detail = p.uartMcrDetail((v & MCR_LOOPBACK) !== 0);
+      return out ? p.uartOut("MCR", shown, detail) : p.uartIn("MCR", shown, detail);
+    }
+    case UART_REG.LSR:
       return out ? p.uartOut("LSR", shown, p.uartReadOnlyWrite) : p.uartIn("LSR", shown, p.uartLsrDetail((v & 1) !== 0, (v & 0x60) === 0x60, (v & 2) !== 0));
-    case 6:
+    case UART_REG.MSR:
       return out ? p.uartOut("MSR", shown, p.uartReadOnlyWrite) : p.uartIn("MSR", shown, p.uartMsrDetail);
     default:
       return out ? p.uartOut("SCR", shown, p.uartScrDetail) : p.uartIn("SCR", shown, p.uartScrDetail);
@@ -727,8 +693,9 @@ function explainUart(offset: number, out: boolean, v: number, shown: string, p: 
 
 function explainMmio(m: MmioPayload, p: Phrases, lang: Lang): string {
   const value = m.len <= 4 ? hex(littleEndian(m.data)) : formatBytes(m.data, lang);
-  if (!isTeachingMmio(m.addr)) return m.isWrite ? p.mmioUnassignedWrite(hex(m.addr), value) : p.mmioUnassignedRead(hex(m.addr), value);
-  const offset = m.addr - TEACHING_MMIO.base;
+  const where = rangeOfAddress(m.addr);
+  if (where?.range.id !== "teaching") return m.isWrite ? p.mmioUnassignedWrite(hex(m.addr), value) : p.mmioUnassignedRead(hex(m.addr), value);
+  const { offset } = where;
   const n = littleEndian(m.data);
   if (m.len === 4) {
     if (!m.isWrite && offset === TEACHING_REGS.ID) return p.teachingId(value);

@@ -1,18 +1,22 @@
 // Numbers and times as the pages show them. Pure, so the same figures appear in every panel.
 
-/** ns → "812 ns", "3.4 µs", "12.5 ms", "2.31 s". */
-export function formatNs(ns: number): string {
+/** ns → "812 ns", "3.40 µs", "12.5 ms", "2.31 s" (seconds with `secondsDigits` decimals). */
+export function formatNs(ns: number, secondsDigits = 2): string {
   if (!Number.isFinite(ns)) return "–";
   const a = Math.abs(ns);
   if (a < 1e3) return `${Math.round(ns)} ns`;
   if (a < 1e6) return `${(ns / 1e3).toFixed(a < 1e4 ? 2 : 1)} µs`;
   if (a < 1e9) return `${(ns / 1e6).toFixed(a < 1e7 ? 2 : 1)} ms`;
-  return `${(ns / 1e9).toFixed(2)} s`;
+  return `${(ns / 1e9).toFixed(secondsDigits)} s`;
 }
 
-/** 1234567 → "1,234,567" (the same in both languages). */
+/** 1234567 → "1,234,567" (the same in both languages). Not toLocaleString: panels call this thousands of times a second. */
 export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
+  if (!Number.isFinite(n)) return "–";
+  const digits = String(Math.round(Math.abs(n)));
+  let out = "";
+  for (let i = digits.length; i > 0; i -= 3) out = (i > 3 ? "," : "") + digits.slice(Math.max(0, i - 3), i) + out;
+  return n < 0 ? `-${out}` : out;
 }
 
 export function hex(n: number, width = 0): string {

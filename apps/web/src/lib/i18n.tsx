@@ -3,6 +3,7 @@
 // (`defineMessages`) so that no one file collects every string; `useT` picks the language the
 // reader chose. Guest output and record fields are never passed through here: they are data.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { readStoredChoice, storeChoice, urlParam } from "./stored-choice";
 
 export const LANGS = ["en", "ja"] as const;
 export type Lang = (typeof LANGS)[number];
@@ -42,13 +43,8 @@ const STORAGE_KEY = "kvmscope.lang";
 export function LangProvider({ children }: { children: ReactNode }) {
   const [lang, setLangState] = useState<Lang>("en");
   useEffect(() => {
-    const fromUrl = new URLSearchParams(window.location.search).get("lang");
-    let stored: string | null = null;
-    try {
-      stored = window.localStorage.getItem(STORAGE_KEY);
-    } catch {
-      // storage can be off (private windows); the choice then lasts for this page only
-    }
+    const fromUrl = urlParam("lang");
+    const stored = readStoredChoice(STORAGE_KEY);
     const fromBrowser = navigator.language.toLowerCase().startsWith("ja") ? "ja" : "en";
     setLangState(isLang(fromUrl) ? fromUrl : isLang(stored) ? stored : fromBrowser);
   }, []);
@@ -57,11 +53,7 @@ export function LangProvider({ children }: { children: ReactNode }) {
   }, [lang]);
   const setLang = useCallback((l: Lang) => {
     setLangState(l);
-    try {
-      window.localStorage.setItem(STORAGE_KEY, l);
-    } catch {
-      // see above
-    }
+    storeChoice(STORAGE_KEY, l);
   }, []);
   const value = useMemo(() => ({ lang, setLang }), [lang, setLang]);
   return <LangContext.Provider value={value}>{children}</LangContext.Provider>;

@@ -6,6 +6,7 @@
 import { EXIT_IO, type ExitRecord, KvmExit, MAIN_THREAD, RecordKind } from "@kvmscope/shared";
 import type { TraceStore } from "./trace-store";
 import { formatByte, hex, littleEndian } from "./explain";
+import { COM1, LCR_DLAB, UART_REG } from "./uart";
 
 /** The union member an exit reason uses (none: the reason carries no payload, e.g. HLT). */
 export type RunMember =
@@ -233,8 +234,8 @@ export function lastExitRowAtCursor(store: TraceStore, cursorSeq: number): numbe
   return best;
 }
 
-/** COM1's line control register (LCR), whose bit 7 (DLAB) turns 0x3f8/0x3f9 into the divisor latch. */
-const COM1_LCR = 0x3fb;
+/** COM1's line control register (LCR), whose bit 7 (DLAB) turns COM1's first two ports into the divisor latch. */
+const COM1_LCR = COM1.base + UART_REG.LCR;
 const DLAB_SCAN_LIMIT = 200_000;
 
 /**
@@ -248,7 +249,7 @@ export function uartDlabBefore(store: TraceStore, row: number): boolean | undefi
     if (store.kind[r] !== RecordKind.Exit || store.code[r] !== KvmExit.IO) continue;
     const b = store.rawBytes(r);
     const port = b[EXIT_IO.port]! | (b[EXIT_IO.port + 1]! << 8);
-    if (port === COM1_LCR && b[EXIT_IO.direction] === 1) return (b[EXIT_IO.data]! & 0x80) !== 0;
+    if (port === COM1_LCR && b[EXIT_IO.direction] === 1) return (b[EXIT_IO.data]! & LCR_DLAB) !== 0;
   }
   return end < 0 ? false : undefined;
 }

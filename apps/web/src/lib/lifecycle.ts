@@ -15,7 +15,11 @@
 import {
   ioctlId, ioctlName, MAIN_THREAD, type QemuFunction, RecordKind, threadName, type IoctlRecord, type ThreadName,
 } from "@kvmscope/shared";
+import { formatNs } from "./format";
 import type { TraceStore } from "./trace-store";
+import {
+  VMM_CONTROL as CONTROL, VMM_EXIT_LOOP as LOOP, VMM_MACHINE as MACHINE, VMM_RESET as RESET, VMM_THREAD as THREAD,
+} from "./vmm-files";
 
 export type StepState = "pending" | "done" | "failed";
 export type LifecycleEvent = "release" | "first-run" | "exit-loop" | "end";
@@ -80,12 +84,6 @@ export interface LifecycleOptions {
 // ---------------------------------------------------------------------------------------------
 // Where each step lives: ours, and qemu-kvm 0.14's (functions from the article where it names
 // them; the rest from the qemu-kvm-0.14 sources: qemu-kvm.c, qemu-kvm-x86.c, kvm-all.c).
-
-const MACHINE = "apps/vmm/src/machine.ts";
-const THREAD = "apps/vmm/src/vcpu/thread.ts";
-const RESET = "apps/vmm/src/vcpu/reset.ts";
-const LOOP = "apps/vmm/src/vcpu/exit-loop.ts";
-const CONTROL = "apps/vmm/src/vcpu/control.ts";
 
 const q = (fn: string, file: string): QemuFunction => ({ fn, file });
 
@@ -524,11 +522,7 @@ function current(slots: Slot[]): string | null {
 
 /** A duration: "850 ns", "12.3 µs", "4.56 ms", "1.234 s". */
 export function formatDuration(ns: number): string {
-  if (!(ns >= 0)) return "–";
-  if (ns < 1e3) return `${Math.round(ns)} ns`;
-  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)} µs`;
-  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)} ms`;
-  return `${(ns / 1e9).toFixed(3)} s`;
+  return ns >= 0 ? formatNs(ns, 3) : "–";
 }
 
 /** A time since run start: "+392.1 ms". */

@@ -3,6 +3,7 @@
 // switches the theme's custom properties (app/globals.css). `?projector=1` in a shared link turns
 // it on; the choice is remembered in this browser.
 import { useCallback, useEffect, useState } from "react";
+import { readStoredChoice, storeChoice, urlParam } from "./stored-choice";
 
 const KEY = "kvmscope.projector";
 
@@ -13,25 +14,15 @@ function apply(on: boolean): void {
 export function useProjector(): [boolean, (on: boolean) => void] {
   const [on, setOn] = useState(false);
   useEffect(() => {
-    const q = new URLSearchParams(window.location.search).get("projector");
-    let stored: string | null = null;
-    try {
-      stored = window.localStorage.getItem(KEY);
-    } catch {
-      // no storage: this page only
-    }
-    const initial = q !== null ? q === "1" || q === "on" : stored === "on";
+    const q = urlParam("projector");
+    const initial = q !== null ? q === "1" || q === "on" : readStoredChoice(KEY) === "on";
     setOn(initial);
     apply(initial);
   }, []);
   const set = useCallback((v: boolean) => {
     setOn(v);
     apply(v);
-    try {
-      window.localStorage.setItem(KEY, v ? "on" : "off");
-    } catch {
-      // see above
-    }
+    storeChoice(KEY, v ? "on" : "off");
   }, []);
   return [on, set];
 }

@@ -3,7 +3,11 @@
 // lookup. A test reads the named files and fails when a function moves or is renamed, and checks
 // every article line number against the article's listings.
 import { exitReasonInfo, IOCTLS, KvmExit, QEMU_RUN_LOOP, type TraceRecord } from "@kvmscope/shared";
-import { deviceAtPort, isTeachingMmio, type PortDeviceId } from "./explain";
+import { rangeById, rangeOfAddress, rangeOfPort, type DeviceRangeId } from "./devices";
+import {
+  KVM_BINDING as BINDING, VMM_BUS as BUS, VMM_DISPATCH as DISPATCH, VMM_EXIT_LOOP as LOOP_FILE, VMM_MACHINE as MACHINE,
+  VMM_RESET as RESET, VMM_THREAD as THREAD,
+} from "./vmm-files";
 
 /** What a piece of our code does for this record. */
 export type CodeRole = "handler" | "loop" | "bus" | "device" | "caller" | "binding" | "afterwards";
@@ -37,14 +41,6 @@ export interface SourceMapping {
   /** The qemu-kvm 0.14 counterpart, or null where the article shows none. */
   qemu: QemuRole | null;
 }
-
-const DISPATCH = "apps/vmm/src/vcpu/dispatch.ts";
-const LOOP_FILE = "apps/vmm/src/vcpu/exit-loop.ts";
-const THREAD = "apps/vmm/src/vcpu/thread.ts";
-const RESET = "apps/vmm/src/vcpu/reset.ts";
-const MACHINE = "apps/vmm/src/machine.ts";
-const BUS = "apps/vmm/src/devices/bus.ts";
-const BINDING = "packages/kvm-binding/lib/kvm.ts";
 
 /** The vCPU loop every exit returns to. qemu-kvm 0.14: kvm_main_loop_cpu (qemu-kvm.c) around kvm_cpu_exec (kvm-all.c). */
 export const EXIT_LOOP: { vmm: CodeRef; qemu: QemuRole } = {
@@ -82,26 +78,27 @@ const EXIT_VMM: Readonly<Partial<Record<number, CodeRef[]>>> = {
   [KvmExit.UNKNOWN]: [dispatch("recordUnknown"), FATAL],
 };
 
-/** The device model behind each port range: file and class. */
-export const DEVICE_CODE: Readonly<Record<PortDeviceId | "teaching", { file: string; cls: string; methods: "read/write" | "ports" }>> = {
-  uart: { file: "apps/vmm/src/devices/uart-16550.ts", cls: "Uart", methods: "read/write" },
-  picMaster: { file: "apps/vmm/src/devices/pic-8259.ts", cls: "Pic", methods: "ports" },
-  picSlave: { file: "apps/vmm/src/devices/pic-8259.ts", cls: "Pic", methods: "ports" },
-  pit: { file: "apps/vmm/src/devices/pit-8254.ts", cls: "Pit", methods: "read/write" },
+/** The class behind each device range (its file is the model's, in devices.ts). */
+export const DEVICE_CODE: Readonly<Record<DeviceRangeId, { cls: string; methods: "read/write" | "ports" }>> = {
+  uart: { cls: "Uart", methods: "read/write" },
+  picMaster: { cls: "Pic", methods: "ports" },
+  picSlave: { cls: "Pic", methods: "ports" },
+  pit: { cls: "Pit", methods: "read/write" },
   // Port B is a small BusDevice object the Pit builds in its constructor.
-  portB: { file: "apps/vmm/src/devices/pit-8254.ts", cls: "Pit", methods: "ports" },
-  post: { file: "apps/vmm/src/devices/post-code.ts", cls: "PostCode", methods: "read/write" },
-  debugcon: { file: "apps/vmm/src/devices/debugcon.ts", cls: "Debugcon", methods: "read/write" },
-  debugExit: { file: "apps/vmm/src/devices/debug-exit.ts", cls: "DebugExit", methods: "read/write" },
-  teaching: { file: "apps/vmm/src/devices/mmio-teaching-device.ts", cls: "MmioTeachingDevice", methods: "read/write" },
+  portB: { cls: "Pit", methods: "ports" },
+  post: { cls: "PostCode", methods: "read/write" },
+  debugcon: { cls: "Debugcon", methods: "read/write" },
+  debugExit: { cls: "DebugExit", methods: "read/write" },
+  teaching: { cls: "MmioTeachingDevice", methods: "read/write" },
 };
 
-function deviceRef(id: PortDeviceId | "teaching", write: boolean): CodeRef {
+function deviceRef(id: DeviceRangeId, write: boolean): CodeRef {
   const d = DEVICE_CODE[id];
+  const file = rangeById(id).model.file;
   if (d.methods === "ports") {
-    return { file: d.file, fn: id === "portB" ? `${d.cls}.constructor` : `${d.cls}.#ports`, role: "device" };
+    return { file, fn: id === "portB" ? `${d.cls}.constructor` : `${d.cls}.#ports`, role: "device" };
   }
-  return { file: d.file, fn: `${d.cls}.${write ? "write" : "read"}`, role: "device" };
+  return { file, fn: `${d.cls}.${write ? "write" : "read"}`, role: "device" };
 }
 
 /** Where an exit is handled. `access` narrows IO and MMIO exits down to the device model. */
@@ -111,13 +108,14 @@ export function exitSource(code: number, access?: { port?: number; addr?: number
   const write = access?.write ?? false;
   if (code === KvmExit.IO) {
     const vmm: CodeRef[] = [dispatch("handleIo"), { file: BUS, fn: write ? "Bus.write" : "Bus.read", role: "bus" }];
-    const where = access?.port === undefined ? null : deviceAtPort(access.port);
-    if (where !== null) vmm.push(deviceRef(where.device.id, write));
+    const where = access?.port === undefined ? null : rangeOfPort(access.port);
+    if (where !== null) vmm.push(deviceRef(where.range.id, write));
     return { vmm, qemu };
   }
   if (code === KvmExit.MMIO) {
     const vmm: CodeRef[] = [dispatch("handleMmio"), { file: BUS, fn: write ? "Bus.write" : "Bus.read", role: "bus" }];
-    if (access?.addr !== undefined && isTeachingMmio(access.addr)) vmm.push(deviceRef("teaching", write));
+    const where = access?.addr === undefined ? null : rangeOfAddress(access.addr);
+    if (where !== null) vmm.push(deviceRef(where.range.id, write));
     return { vmm, qemu };
   }
   return { vmm: EXIT_VMM[code] ?? [dispatch("dispatchExit")], qemu };
@@ -193,7 +191,7 @@ export function allMappings(): SourceMapping[] {
     out.push(exitSource(code));
     out.push(exitSource(code, { write: true }));
   }
-  for (const id of Object.keys(DEVICE_CODE) as (PortDeviceId | "teaching")[]) {
+  for (const id of Object.keys(DEVICE_CODE) as DeviceRangeId[]) {
     out.push({ vmm: [deviceRef(id, false), deviceRef(id, true)], qemu: null });
   }
   for (const i of IOCTLS) out.push(ioctlSource(i.name));

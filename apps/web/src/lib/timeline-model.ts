@@ -193,7 +193,7 @@ export class ExitIndex extends RowIndex {
   reasonCountIn(r: number, lo: number, hi: number): number {
     const at = this.reasonAt[r]!;
     const k = this.reasonCount[r]!;
-    return searchInt(at, k, hi) - searchInt(at, k, lo);
+    return lowerBound(at, k, hi) - lowerBound(at, k, lo);
   }
 
   protected override grow(cap: number): void {
@@ -211,7 +211,7 @@ export class ExitIndex extends RowIndex {
     const from = this.settle(store.seq);
     if (from >= this.length) return;
     const { dur, handle, code } = store;
-    for (let r = 0; r < this.reasonCodes.length; r++) this.reasonCount[r] = searchInt(this.reasonAt[r]!, this.reasonCount[r]!, from);
+    for (let r = 0; r < this.reasonCodes.length; r++) this.reasonCount[r] = lowerBound(this.reasonAt[r]!, this.reasonCount[r]!, from);
     this.lastCode = -1;
     for (let i = from; i < this.length; i++) {
       const row = this.rows[i]!;
@@ -224,24 +224,13 @@ export class ExitIndex extends RowIndex {
 
 const EMPTY = new Int32Array(0);
 
-/** First position in a[0..n) holding a value >= v. */
-function searchInt(a: Int32Array, n: number, v: number): number {
-  let lo = 0;
+/** First position in a[from..n) holding a value >= v (a ascending there). */
+function lowerBound(a: Int32Array | Float64Array, n: number, v: number, from = 0): number {
+  let lo = from;
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function lowerBound(a: Float64Array, n: number, t: number): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < t) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -456,15 +445,8 @@ export function bucketExits(store: TraceStore, index: ExitIndex, t0: number, t1:
   for (let p = 0; p <= width; p++) {
     const edge = p === width ? t1 : t0 + p * colNs;
     // The edges only move right: search from the previous one.
-    let lo = from;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ts[mid]! < edge) lo = mid + 1;
-      else hi = mid;
-    }
-    edges[p] = lo;
-    from = lo;
+    from = lowerBound(ts, n, edge, from);
+    edges[p] = from;
   }
   const rows = index.rows;
   const gs = index.guestSum;

@@ -1,0 +1,481 @@
+// Class sessions: a teacher leads a class through a walkthrough on live runs, and students follow.
+//
+// - The teacher starts a session (create): it gets a join code, which students type, and a teacher
+//   token, which only the teacher's browser holds. The session's main run is created at once, in
+//   step mode and paused before its first KVM_RUN, so students can open it straight away; a
+//   compare run is created when the first step that needs it is reached.
+// - The teacher advances (advance): one WalkthroughFollower per open session moves the run to the
+//   step's point (walkthroughs.ts). One advance at a time: a second one is refused (409), never
+//   queued, so a double click cannot skip a step. Going back to a step already reached only moves
+//   `step`: the run stays where it is, and the step's record is known (its seq).
+// - Everyone follows: listeners (the server's session sockets) get the session after every change.
+// - The session's runs are the teacher's: RunManager refuses control and console input on them
+//   without the token (RunOwner). The follower drives them with the session's own key instead.
+// - Progress (step, reached, revealed, error, runs) is written on every change. A service that
+//   stops (or is killed) ends its open sessions: their runs are gone, their progress stays readable.
+//
+// The token is 32 random bytes (base64url); only its sha256 is stored, and checked in constant
+// time (timingSafeEqual of the two hashes). The join code is not a secret: it lets you watch.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  formatProblem, JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, type RunRole, runSpecOf, type SessionInfo, type TraceRecord,
+  type Walkthrough, WalkthroughError,
+} from "@kvmscope/shared";
+import { ConfigError } from "../config.js";
+import type { GuestInfo } from "../guests.js";
+import type { SessionPatch, Store, StoredReachedStep, StoredSession } from "../store/store.js";
+import { type LoadOptions, loadWalkthroughFile, WALKTHROUGHS_DIR, WalkthroughFollower } from "../walkthroughs.js";
+import {
+  type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, NotFoundError, type RecordQuery, type RunAuth,
+  type RunInfo, type RunListener, type RunOwner, type RunRequest, type RunService, type WalkthroughCatalog,
+} from "./types.js";
+
+export const NOT_TEACHER = "only the teacher who started this session can do that (students follow with the join code)";
+
+export interface SessionOptions {
+  /** Give up on one step after this long (default: the follower's 30 s). */
+  stepTimeoutMs?: number;
+  /** The runs' time limit in seconds; default: the service's longest (--max-run-seconds), since a class can take a while. */
+  runTimeoutSec?: number;
+  /** Where problems with walkthrough files are reported. Default: console.warn. */
+  log?: (message: string) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walkthroughs, loaded once
+
+/**
+ * Every walkthroughs/*.yaml that loads, in file-name order. Unlike loadWalkthroughs (which throws
+ * for any broken file, right for a test or a CI check), a broken file here is logged and left
+ * out: one typo in one tour must not keep a class from using the others.
+ */
+export function loadWalkthroughCatalog(opts: LoadOptions = {}, log: (message: string) => void = (m) => console.warn(m)): WalkthroughCatalog {
+  const dir = opts.dir ?? WALKTHROUGHS_DIR;
+  const walkthroughs: Walkthrough[] = [];
+  const problems: string[] = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+  } catch (err) {
+    problems.push(`${dir}: the walkthroughs folder cannot be read: ${(err as Error).message}`);
+  }
+  const byId = new Map<string, string>();
+  for (const f of files) {
+    try {
+      const { file, walkthrough } = loadWalkthroughFile(join(dir, f), opts);
+      const other = byId.get(walkthrough.id);
+      if (other !== undefined) {
+        problems.push(`${file}: id: "${walkthrough.id}" is already the id of ${other}: walkthrough ids must be unique`);
+        continue;
+      }
+      byId.set(walkthrough.id, file);
+      walkthroughs.push(walkthrough);
+    } catch (err) {
+      if (err instanceof WalkthroughError) problems.push(...err.problems.map(formatProblem));
+      else problems.push(`${f}: ${(err as Error).message}`);
+    }
+  }
+  for (const p of problems) log(`[service] a walkthrough was left out: ${p}`);
+  return { walkthroughs, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codes and tokens
+
+/** A fresh join code: uniform over the alphabet (bytes past the last whole multiple are redrawn). */
+export function newJoinCode(): string {
+  const n = JOIN_CODE_ALPHABET.length;
+  const limit = Math.floor(256 / n) * n;
+  let code = "";
+  while (code.length < JOIN_CODE_LENGTH) {
+    for (const b of randomBytes(JOIN_CODE_LENGTH * 2)) {
+      if (b < limit && code.length < JOIN_CODE_LENGTH) code += JOIN_CODE_ALPHABET[b % n];
+    }
+  }
+  return code;
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/** Whether `token` is the one whose sha256 (hex) is `tokenHash`; the same time for every wrong token. */
+export function tokenMatches(tokenHash: string, token: string | undefined): boolean {
+  if (token === undefined || token === "") return false;
+  const want = Buffer.from(tokenHash, "hex");
+  const got = sha256(token);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+export function unknownSession(code: string): NotFoundError {
+  return new NotFoundError(`no class session with the join code ${code}`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// One open session
+
+/** What a session shows, from its stored row (and, for an open one, whether an advance runs). */
+function infoOf(s: StoredSession, busy: boolean): SessionInfo {
+  return {
+    code: s.code,
+    walkthroughId: s.walkthroughId,
+    status: s.status,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+    step: s.stepIndex,
+    busy,
+    reached: s.reached.map((r) => ({ ...r })),
+    runs: { main: s.mainRunId, compare: s.compareRunId },
+    revealed: [...s.revealed],
+    error: s.error,
+  };
+}
+
+class OpenSession {
+  /** The follower's credential for the session's runs: an object no request can produce. */
+  readonly key = Object.freeze({});
+  readonly owner: RunOwner;
+  readonly listeners = new Set<(session: SessionInfo) => void>();
+  /** The session as it is now; written to the store after every change (the store's queue keeps the order). */
+  state: StoredSession;
+  busy = false;
+  /** The step the advance in progress is going to. */
+  busyTarget = -1;
+  follower!: WalkthroughFollower;
+  runs!: SessionRuns;
+
+  constructor(stored: StoredSession, readonly walkthrough: Walkthrough) {
+    this.state = stored;
+    const key = this.key;
+    const tokenHash = stored.tokenHash;
+    this.owner = {
+      session: stored.code,
+      allows: (auth: RunAuth | undefined) => auth?.key === key || tokenMatches(tokenHash, auth?.token),
+    };
+  }
+
+  get code(): string {
+    return this.state.code;
+  }
+
+  info(): SessionInfo {
+    return infoOf(this.state, this.busy);
+  }
+
+  notify(): void {
+    if (this.listeners.size === 0) return;
+    const info = this.info();
+    for (const l of this.listeners) {
+      try {
+        l(info);
+      } catch {
+        // a listener that throws is the listener's problem; the others still hear
+      }
+    }
+  }
+}
+
+/**
+ * The RunService as the session's follower sees it: the main run made at create() is handed over
+ * when the follower asks for it, any other run is created owned by the session, and the follower's
+ * controls carry the session's key (every other caller needs the teacher token).
+ */
+class SessionRuns implements RunService {
+  /** The role of the step being advanced to: which run a createRun call is for. */
+  role: RunRole = "main";
+  #mainHandedOver = false;
+
+  constructor(
+    private readonly inner: RunService,
+    private readonly session: OpenSession,
+    private readonly main: RunInfo,
+    private readonly runTimeoutSec: number | undefined,
+    private readonly onRun: (role: RunRole, run: RunInfo) => Promise<void>,
+  ) {}
+
+  listGuests(): GuestInfo[] {
+    return this.inner.listGuests();
+  }
+
+  async createRun(req: RunRequest): Promise<RunInfo> {
+    if (this.role === "main" && !this.#mainHandedOver) {
+      this.#mainHandedOver = true;
+      return this.main;
+    }
+    // The follower's own default time limit suits a tour run through at once, not a class.
+    const { timeoutSec: _timeout, ...rest } = req;
+    const run = await this.inner.createRun({ ...rest, ...(this.runTimeoutSec !== undefined ? { timeoutSec: this.runTimeoutSec } : {}), owner: this.session.owner });
+    await this.onRun(this.role, run);
+    return run;
+  }
+
+  getRun(id: string): Promise<RunInfo | null> {
+    return this.inner.getRun(id);
+  }
+
+  listRuns(opts: { limit: number; before?: string }): Promise<{ runs: RunInfo[]; next: string | null }> {
+    return this.inner.listRuns(opts);
+  }
+
+  control(id: string, req: ControlRequest): Promise<RunInfo> {
+    return this.inner.control(id, req, { key: this.session.key });
+  }
+
+  consoleInput(id: string, bytes: Uint8Array): Promise<number> {
+    return this.inner.consoleInput(id, bytes, { key: this.session.key });
+  }
+
+  readRecords(id: string, q: RecordQuery): Promise<{ records: TraceRecord[]; next: number | null }> {
+    return this.inner.readRecords(id, q);
+  }
+
+  exportRun(id: string, format: "ndjson" | "chrome"): AsyncIterable<string> {
+    return this.inner.exportRun(id, format);
+  }
+
+  importRun(text: string): Promise<RunInfo> {
+    return this.inner.importRun(text);
+  }
+
+  subscribe(id: string, listener: RunListener): Promise<() => void> {
+    return this.inner.subscribe(id, listener);
+  }
+
+  async shutdown(): Promise<void> {
+    throw new Error("a class session does not shut the service down");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sessions of one service
+
+export class ClassSessions implements ClassSessionService {
+  readonly #open = new Map<string, OpenSession>();
+  readonly #byId = new Map<string, Walkthrough>();
+  #closing = false;
+
+  constructor(
+    private readonly service: RunService,
+    private readonly store: Store,
+    private readonly loaded: WalkthroughCatalog,
+    private readonly opts: SessionOptions = {},
+  ) {
+    for (const w of loaded.walkthroughs) this.#byId.set(w.id, w);
+  }
+
+  catalog(): WalkthroughCatalog {
+    return { walkthroughs: this.loaded.walkthroughs, problems: this.loaded.problems };
+  }
+
+  walkthrough(id: string): Walkthrough | null {
+    return this.#byId.get(id) ?? null;
+  }
+
+  /** The join codes of the sessions open now. */
+  get openCodes(): string[] {
+    return [...this.#open.keys()];
+  }
+
+  async create(walkthroughId: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+    if (this.#closing) throw new ConflictError("the service is shutting down");
+    const walkthrough = this.#byId.get(walkthroughId);
+    if (walkthrough === undefined) {
+      const ids = [...this.#byId.keys()].map((id) => `"${id}"`).join(", ");
+      const left = this.loaded.problems.length > 0 ? ` (some walkthrough files could not be loaded: see "problems" in GET /api/walkthroughs)` : "";
+      throw new ConfigError(`no walkthrough "${walkthroughId}"; the walkthroughs are ${ids === "" ? "none" : ids}${left}`);
+    }
+    const teacherToken = randomBytes(32).toString("base64url");
+    const tokenHash = sha256(teacherToken).toString("hex");
+    let stored: StoredSession | null = null;
+    // 31^6 codes: a collision is rare until a service has hosted millions of classes.
+    for (let attempt = 0; attempt < 16 && stored === null; attempt++) {
+      stored = await this.store.createClassSession({ code: newJoinCode(), walkthroughId, tokenHash });
+    }
+    if (stored === null) throw new Error("no free join code was found in 16 draws");
+    const session = new OpenSession(stored, walkthrough);
+
+    // The main run now, so that students who join before the first step see the VM already.
+    const spec = runSpecOf(walkthrough, "main");
+    let main: RunInfo;
+    try {
+      main = await this.service.createRun({
+        guest: spec.guest, vcpus: spec.vcpus, memMiB: spec.memMiB, irqchip: spec.irqchip, mode: "step",
+        ...(this.opts.runTimeoutSec !== undefined ? { timeoutSec: this.opts.runTimeoutSec } : {}),
+        owner: session.owner,
+      });
+    } catch (err) {
+      // No run, no session: the teacher tries again once a run slot is free (429) or elsewhere (503).
+      await this.store.deleteClassSession(stored.code).catch(() => {});
+      throw err;
+    }
+    session.runs = new SessionRuns(this.service, session, main, this.opts.runTimeoutSec, async (role, run) => {
+      if (role === "compare") await this.#save(session, { compareRunId: run.id });
+    });
+    session.follower = new WalkthroughFollower(session.runs, walkthrough, {
+      ...(this.opts.stepTimeoutMs !== undefined ? { stepTimeoutMs: this.opts.stepTimeoutMs } : {}),
+    });
+    await this.#save(session, { mainRunId: main.id });
+    this.#open.set(session.code, session);
+    return { session: session.info(), teacherToken };
+  }
+
+  async get(code: string): Promise<SessionInfo | null> {
+    const open = this.#open.get(code);
+    if (open) return open.info();
+    const stored = await this.store.getClassSession(code);
+    return stored === null ? null : infoOf(stored, false);
+  }
+
+  /** The open session `code` if `token` is its teacher's; 404, 403, then 409 for an ended one. */
+  async #teacher(code: string, token: string | undefined): Promise<OpenSession | StoredSession> {
+    const open = this.#open.get(code);
+    if (open) {
+      if (!tokenMatches(open.state.tokenHash, token)) throw new ForbiddenError(NOT_TEACHER);
+      return open;
+    }
+    const stored = await this.store.getClassSession(code);
+    if (stored === null) throw unknownSession(code);
+    if (!tokenMatches(stored.tokenHash, token)) throw new ForbiddenError(NOT_TEACHER);
+    // An ended session is never open again; one that is open but not here was ended meanwhile.
+    return this.#open.get(code) ?? stored;
+  }
+
+  async #openForTeacher(code: string, token: string | undefined): Promise<OpenSession> {
+    const s = await this.#teacher(code, token);
+    if (s instanceof OpenSession) return s;
+    throw new ConflictError(`the class session ${code} has ended; its runs can still be replayed`);
+  }
+
+  async advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo> {
+    const session = await this.#openForTeacher(code, token);
+    const steps = session.walkthrough.steps;
+    const id = session.walkthrough.id;
+    if (session.busy) {
+      throw new ConflictError(`step ${session.busyTarget + 1} is still being reached: wait until it is (the session socket says "busy": false)`);
+    }
+    if (to !== undefined && to >= steps.length) throw new ConfigError(`to: the walkthrough "${id}" has ${steps.length} steps (0 to ${steps.length - 1}), got ${to}`);
+    const target = to ?? session.state.stepIndex + 1;
+    if (target >= steps.length) throw new ConflictError(`the class is on the last step of "${id}" (${steps.length}): there is no next step`);
+
+    const reached = session.state.reached;
+    if (target < reached.length) {
+      // Shown again, not re-run: the run stays where the class left it.
+      await this.#save(session, { stepIndex: target, error: null });
+      return session.info();
+    }
+
+    session.busy = true;
+    session.busyTarget = target;
+    session.notify();
+    let failure: unknown;
+    try {
+      while (session.state.reached.length <= target && session.state.status === "open") {
+        const next = session.state.reached.length;
+        session.runs.role = steps[next]!.run;
+        const r = await session.follower.advance();
+        // The step's record is in the store before the step is: a service killed right after
+        // still replays every step it said was reached (reading a live run flushes it first).
+        await this.service.readRecords(r.runId, { fromSeq: r.seq, limit: 1 });
+        const step: StoredReachedStep = { stepIndex: r.index, stepId: r.stepId, run: r.run, runId: r.runId, seq: r.seq };
+        await this.#save(session, { reached: [...session.state.reached, step], stepIndex: r.index, error: null });
+      }
+    } catch (err) {
+      failure = err;
+    }
+    session.busy = false;
+    session.busyTarget = -1;
+    if (session.state.status !== "open") {
+      session.notify();
+      throw new ConflictError(`the class session ${code} was ended while step ${target + 1} was being reached`);
+    }
+    if (failure !== undefined) {
+      await this.#save(session, { error: (failure as Error).message ?? String(failure) });
+      throw failure;
+    }
+    session.notify();
+    return session.info();
+  }
+
+  async reveal(code: string, token: string | undefined, step: number): Promise<SessionInfo> {
+    const session = await this.#openForTeacher(code, token);
+    const w = session.walkthrough;
+    if (step >= w.steps.length) throw new ConfigError(`step: the walkthrough "${w.id}" has ${w.steps.length} steps (0 to ${w.steps.length - 1}), got ${step}`);
+    if (w.steps[step]!.answer === undefined) throw new ConfigError(`step ${step + 1} of "${w.id}" (${w.steps[step]!.id}) has no answer to reveal`);
+    if (!session.state.revealed.includes(step)) {
+      await this.#save(session, { revealed: [...session.state.revealed, step].sort((a, b) => a - b) });
+    }
+    return session.info();
+  }
+
+  async end(code: string, token: string | undefined): Promise<SessionInfo> {
+    const s = await this.#teacher(code, token);
+    if (!(s instanceof OpenSession)) return infoOf(s, false);
+    await this.#save(s, { status: "ended" });
+    this.#open.delete(code);
+    s.listeners.clear();
+    await this.#stopRuns(s);
+    return s.info();
+  }
+
+  async subscribe(code: string, listener: (session: SessionInfo) => void): Promise<() => void> {
+    const open = this.#open.get(code);
+    if (open) {
+      open.listeners.add(listener);
+      listener(open.info());
+      return () => open.listeners.delete(listener);
+    }
+    const stored = await this.store.getClassSession(code);
+    if (stored === null) throw unknownSession(code);
+    // Ended: this is all there will ever be to say.
+    listener(infoOf(stored, false));
+    return () => {};
+  }
+
+  /**
+   * The service is stopping: open sessions end (their runs are about to stop with the service).
+   * The runs themselves are the RunManager's to stop.
+   */
+  async shutdown(): Promise<void> {
+    this.#closing = true;
+    const open = [...this.#open.values()];
+    this.#open.clear();
+    for (const s of open) {
+      try {
+        await this.#save(s, { status: "ended" });
+      } catch (err) {
+        console.warn(`[service] class session ${s.code}: its end could not be stored: ${(err as Error).message}`);
+      }
+      s.listeners.clear();
+    }
+  }
+
+  /** Writes `patch` (the store's queue keeps writes in call order), then tells every listener. */
+  async #save(session: OpenSession, patch: SessionPatch): Promise<void> {
+    // The state changes at once, so a change made while this one is being written builds on it.
+    session.state = { ...session.state, ...patch };
+    const row = await this.store.updateClassSession(session.code, patch);
+    if (row.updatedAt > session.state.updatedAt) session.state = { ...session.state, updatedAt: row.updatedAt };
+    session.notify();
+  }
+
+  /** Stops the session's runs and waits (a while) until they have ended and stored their last records. */
+  async #stopRuns(session: OpenSession): Promise<void> {
+    const ids = [session.state.mainRunId, session.state.compareRunId].filter((id): id is string => id !== null);
+    for (const id of ids) {
+      try {
+        await this.service.control(id, { action: "stop" }, { key: session.key });
+      } catch (err) {
+        if ((err as Error).name !== "ConflictError") throw err; // already ended
+      }
+    }
+    await session.follower.close({ stop: false });
+    const deadline = Date.now() + 15_000;
+    for (const id of ids) {
+      while (Date.now() < deadline && (await this.service.getRun(id))?.live === true) await sleep(20);
+    }
+  }
+}

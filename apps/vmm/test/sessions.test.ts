@@ -1,0 +1,439 @@
+// Class sessions for real: the run manager on real KVM and a real SQLite file behind the real
+// HTTP/WebSocket server, a teacher with the token and students with the join code only. What a
+// classroom does: the teacher advances, every student's screen follows; students cannot steer.
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import {
+  type CreateSessionAnswer, locateSteps, type RunInfo, type ServerMessage, ServerMessage as ServerMessageSchema,
+  type SessionInfo, type SessionServerMessage, SessionServerMessage as SessionServerMessageSchema, TEACHER_TOKEN_HEADER,
+  type TraceRecord, WsClose,
+} from "@kvmscope/shared";
+import { RunManager } from "@kvmscope/vmm";
+import { startServer, type RunningServer } from "../src/service/server.js";
+import { loadWalkthroughs, WALKTHROUGHS_DIR } from "../src/walkthroughs.js";
+import { kvm } from "./helpers.js";
+
+const NOT_TEACHER = "only the teacher who started this session can do that (students follow with the join code)";
+const BIN = fileURLToPath(new URL("../bin/kvmscope.js", import.meta.url));
+const exitLoop = loadWalkthroughs().find((l) => l.walkthrough.id === "exit-loop")!.walkthrough;
+
+const dirs: string[] = [];
+function tempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `kvmscope-${name}-`));
+  dirs.push(dir);
+  return dir;
+}
+
+async function until(what: () => boolean | Promise<boolean>, label: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+type Answer<T> = { status: number; body: T };
+
+function client(base: () => string) {
+  return async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string): Promise<Answer<T>> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token !== undefined) headers[TEACHER_TOKEN_HEADER] = token;
+    const res = await fetch(base() + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+}
+
+/** A student's browser tab: the session socket, every frame it got. */
+class Student {
+  readonly frames: SessionServerMessage[] = [];
+  readonly closed: Promise<number>;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => this.frames.push(SessionServerMessageSchema.parse(JSON.parse(String(data)))));
+    this.closed = new Promise((resolve) => ws.once("close", (code) => resolve(code)));
+  }
+
+  static async join(url: string, code: string): Promise<Student> {
+    const s = new Student(new WebSocket(`${url.replace("http", "ws")}/ws?session=${encodeURIComponent(code)}`));
+    await until(() => s.frames.length > 0, "the first session frame");
+    return s;
+  }
+
+  get sessions(): SessionInfo[] {
+    return this.frames.flatMap((f) => (f.type === "session" ? [f.session] : []));
+  }
+
+  get last(): SessionInfo {
+    return this.sessions.at(-1)!;
+  }
+}
+
+/** A run socket (/ws?run=ID): what a student would use to try to steer the VM. */
+class RunSocket {
+  readonly messages: ServerMessage[] = [];
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) this.messages.push(ServerMessageSchema.parse(JSON.parse(String(data))));
+    });
+  }
+  static async open(url: string, id: string): Promise<RunSocket> {
+    const s = new RunSocket(new WebSocket(`${url.replace("http", "ws")}/ws?run=${id}`));
+    await until(() => s.messages.some((m) => m.type === "hello"), "hello");
+    return s;
+  }
+}
+
+describe("walkthroughs in the service", () => {
+  it("leaves a broken walkthrough file out, says why, and serves the others", async () => {
+    const dir = tempDir("walkthroughs");
+    copyFileSync(join(WALKTHROUGHS_DIR, "02-exit-loop.yaml"), join(dir, "02-exit-loop.yaml"));
+    writeFileSync(join(dir, "05-broken.yaml"), "version: 1\nid: broken\ntitle: {en: x}\n");
+    const logged: string[] = [];
+    const m = await RunManager.open({ dataDir: tempDir("catalog"), walkthroughs: { dir }, sessions: { log: (line) => logged.push(line) } });
+    const server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+    try {
+      const api = client(() => server.url);
+      const list = await api<{ walkthroughs: { id: string }[]; problems: string[] }>("GET", "/api/walkthroughs");
+      expect(list.status).toBe(200);
+      expect(list.body.walkthroughs.map((w) => w.id)).toEqual(["exit-loop"]);
+      expect(list.body.problems.length).toBeGreaterThan(0);
+      expect(list.body.problems[0]).toMatch(/05-broken\.yaml:\d+:\d+: /);
+      expect(logged).toEqual(list.body.problems.map((p) => `[service] a walkthrough was left out: ${p}`));
+      expect((await api("GET", "/api/walkthroughs/exit-loop")).body).toMatchObject({ id: "exit-loop", steps: exitLoop.steps.map((s) => ({ id: s.id })) });
+      expect(await api("GET", "/api/walkthroughs/broken")).toEqual({ status: 404, body: { error: 'no walkthrough "broken" (see GET /api/walkthroughs)' } });
+      const nope = await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "broken" });
+      expect(nope.status).toBe(400);
+      expect(nope.body.error).toBe('no walkthrough "broken"; the walkthroughs are "exit-loop" (some walkthrough files could not be loaded: see "problems" in GET /api/walkthroughs)');
+    } finally {
+      await server.close();
+      await m.shutdown();
+    }
+  });
+});
+
+describe.skipIf(!kvm.ok)("class sessions on real KVM and SQLite", () => {
+  let m: RunManager;
+  let server: RunningServer;
+  const api = client(() => server.url);
+
+  async function start(): Promise<{ code: string; token: string; session: SessionInfo }> {
+    const r = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return { code: r.body.session.code, token: r.body.teacherToken, session: r.body.session };
+  }
+
+  async function records(id: string): Promise<TraceRecord[]> {
+    const out: TraceRecord[] = [];
+    let fromSeq: number | null = 0;
+    while (fromSeq !== null) {
+      const page: Answer<{ records: TraceRecord[]; next: number | null }> = await api("GET", `/api/runs/${id}/records?fromSeq=${fromSeq}&limit=10000`);
+      out.push(...page.body.records);
+      fromSeq = page.body.next;
+    }
+    return out;
+  }
+
+  beforeAll(async () => {
+    m = await RunManager.open({ dataDir: tempDir("sessions"), limits: { maxConcurrentRuns: 8 } });
+    server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await m?.shutdown();
+  });
+
+  it("starts a session with a join code and a paused step-mode run that only it owns", async () => {
+    const { code, token, session } = await start();
+    expect(code).toMatch(/^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(session).toMatchObject({ code, walkthroughId: "exit-loop", status: "open", step: -1, busy: false, reached: [], revealed: [], error: null, runs: { compare: null } });
+    const main = session.runs.main!;
+    await until(async () => (await api<RunInfo>("GET", `/api/runs/${main}`)).body.status === "paused", "the paused main run");
+    expect((await api<RunInfo>("GET", `/api/runs/${main}`)).body).toMatchObject({ session: code, live: true, guest: "mmio", config: { mode: "step" } });
+    // A run of one's own stays one's own.
+    const plain = await api<RunInfo>("POST", "/api/runs", { guest: "hello" });
+    expect(plain.body.session).toBeNull();
+    expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toEqual(session);
+  });
+
+  it("moves every student's screen with the teacher, step by step, to the records where the steps are", async () => {
+    const { code, token, session } = await start();
+    const students = [await Student.join(server.url, code), await Student.join(server.url, code.toLowerCase())];
+    for (const s of students) expect(s.frames[0]).toEqual({ type: "session", session });
+
+    for (let i = 0; i < exitLoop.steps.length; i++) {
+      const r = await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, token);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body).toMatchObject({ step: i, busy: false, error: null });
+      expect(r.body.reached.map((x) => x.stepId)).toEqual(exitLoop.steps.slice(0, i + 1).map((s) => s.id));
+      for (const s of students) {
+        await until(() => s.last.step === i && !s.last.busy, `student at step ${i}`);
+        expect(s.last).toEqual(r.body);
+        // They saw the teacher's advance start too (the page shows "moving the VM...").
+        expect(s.sessions.some((x) => x.busy && x.step === i - 1)).toBe(true);
+      }
+    }
+    const last = students[0]!.last;
+    expect(students[1]!.last).toEqual(last);
+    expect((await api("POST", `/api/sessions/${code}/advance`, {}, token)).status).toBe(409);
+
+    // Each step's seq is where the stored trace says the step is reached.
+    const located = locateSteps(exitLoop, await records(session.runs.main!));
+    expect(located.ok).toBe(true);
+    if (located.ok) expect(last.reached.map((x) => x.seq)).toEqual(located.steps.map((x) => x.seq));
+    expect(last.reached.every((x) => x.run === "main" && x.runId === session.runs.main)).toBe(true);
+    for (const s of students) s.ws.close();
+  });
+
+  it("does not let a student advance, reveal, end, control or type into the session's run, with or without a guessed token", async () => {
+    const { code, token, session } = await start();
+    expect((await api("POST", `/api/sessions/${code}/advance`, {}, token)).status).toBe(200);
+    const main = session.runs.main!;
+    const exits = async (): Promise<number> => (await records(main)).filter((r) => r.type === "exit").length;
+    const before = await exits();
+    const socket = await RunSocket.open(server.url, main);
+    const runRefusal = `run ${main} belongs to the class session ${code}: ${NOT_TEACHER}`;
+
+    for (const guess of [undefined, "wrong", code, token.slice(0, -1)]) {
+      expect(await api("POST", `/api/sessions/${code}/advance`, {}, guess)).toEqual({ status: 403, body: { error: NOT_TEACHER } });
+      expect(await api("POST", `/api/sessions/${code}/advance`, { to: 3 }, guess)).toEqual({ status: 403, body: { error: NOT_TEACHER } });
+      expect(await api("POST", `/api/sessions/${code}/reveal`, { step: 0 }, guess)).toEqual({ status: 403, body: { error: NOT_TEACHER } });
+      expect(await api("POST", `/api/sessions/${code}/end`, {}, guess)).toEqual({ status: 403, body: { error: NOT_TEACHER } });
+      expect(await api("POST", `/api/runs/${main}/control`, { action: "resume" }, guess)).toEqual({ status: 403, body: { error: runRefusal } });
+      expect(await api("POST", `/api/runs/${main}/control`, { action: "stop" }, guess)).toEqual({ status: 403, body: { error: runRefusal } });
+      expect(await api("POST", `/api/runs/${main}/console`, { data: "x" }, guess)).toEqual({ status: 403, body: { error: runRefusal } });
+    }
+    socket.ws.send(JSON.stringify({ type: "control", action: "resume", id: 1 }));
+    socket.ws.send(JSON.stringify({ type: "console", data: "x", id: 2 }));
+    await until(() => socket.messages.filter((x) => x.type === "error").length === 2, "two refusals");
+    expect(socket.messages.filter((x) => x.type === "error")).toEqual([
+      { type: "error", message: runRefusal, status: 403, id: 1 },
+      { type: "error", message: runRefusal, status: 403, id: 2 },
+    ]);
+    expect(socket.messages.some((x) => x.type === "ack")).toBe(false);
+
+    // Nothing moved: the run is where the teacher left it (statistics samples still come while
+    // it is paused, exits do not), the session too.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await api<RunInfo>("GET", `/api/runs/${main}`)).body).toMatchObject({ status: "paused", live: true });
+    expect(await exits()).toBe(before);
+    expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toMatchObject({ status: "open", step: 0, revealed: [] });
+
+    // The teacher's token is what makes the difference.
+    expect((await api<RunInfo>("POST", `/api/runs/${main}/control`, { action: "pause" }, token)).status).toBe(200);
+    expect((await api<number>("POST", `/api/runs/${main}/console`, { data: "x" }, token)).status).toBe(200);
+    socket.ws.close();
+  });
+
+  it("goes back to a step already reached without touching the run, and forward again to new ones", async () => {
+    const { code, token, session } = await start();
+    for (let i = 0; i < 3; i++) expect((await api("POST", `/api/sessions/${code}/advance`, {}, token)).status).toBe(200);
+    const main = session.runs.main!;
+    const count = async (): Promise<number> => (await records(main)).filter((r) => r.type === "exit").length;
+    const exits = await count();
+
+    const back = await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, { to: 0 }, token);
+    expect(back.body).toMatchObject({ step: 0, busy: false });
+    expect(back.body.reached).toHaveLength(3);
+    expect((await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, token)).body).toMatchObject({ step: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await count()).toBe(exits);
+
+    const on = await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, { to: 5 }, token);
+    expect(on.body).toMatchObject({ step: 5 });
+    expect(on.body.reached.map((x) => x.stepIndex)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await count()).toBeGreaterThan(exits);
+    expect((await api<{ error: string }>("POST", `/api/sessions/${code}/advance`, { to: 10 }, token)).body.error)
+      .toBe('to: the walkthrough "exit-loop" has 10 steps (0 to 9), got 10');
+  });
+
+  it("refuses a second advance while the first is on its way (409), so a double click cannot skip a step", async () => {
+    const { code, token } = await start();
+    const [a, b] = await Promise.all([
+      api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, token),
+      api<{ error: string }>("POST", `/api/sessions/${code}/advance`, {}, token),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const refused = (a.status === 409 ? a : b).body as { error: string };
+    expect(refused.error).toBe('step 1 is still being reached: wait until it is (the session socket says "busy": false)');
+    expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toMatchObject({ step: 0, busy: false });
+  });
+
+  it("reveals an answer to everyone, and ends the session: its runs stop, it stays readable", async () => {
+    const { code, token, session } = await start();
+    const student = await Student.join(server.url, code);
+    const withAnswer = exitLoop.steps.findIndex((s) => s.answer !== undefined);
+    const revealed = await api<SessionInfo>("POST", `/api/sessions/${code}/reveal`, { step: withAnswer }, token);
+    expect(revealed.body.revealed).toEqual([withAnswer]);
+    await until(() => student.last.revealed.includes(withAnswer), "the revealed answer");
+    const without = exitLoop.steps.findIndex((s) => s.answer === undefined);
+    if (without >= 0) expect((await api("POST", `/api/sessions/${code}/reveal`, { step: without }, token)).status).toBe(400);
+
+    expect((await api("POST", `/api/sessions/${code}/advance`, {}, token)).status).toBe(200);
+    const ended = await api<SessionInfo>("POST", `/api/sessions/${code}/end`, undefined, token);
+    expect(ended.body).toMatchObject({ status: "ended", step: 0, revealed: [withAnswer] });
+    await until(() => student.last.status === "ended", "the end on the student's screen");
+    expect((await api<RunInfo>("GET", `/api/runs/${session.runs.main}`)).body).toMatchObject({ live: false, status: "finished", session: code });
+    expect(await api("POST", `/api/sessions/${code}/advance`, {}, token)).toEqual({
+      status: 409, body: { error: `the class session ${code} has ended; its runs can still be replayed` },
+    });
+    expect((await api("POST", `/api/sessions/${code}/end`, {}, token)).body).toEqual(ended.body);
+    expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toEqual(ended.body);
+    // A student joining late still sees where the class got to.
+    expect((await Student.join(server.url, code)).last).toEqual(ended.body);
+  });
+
+  it("says why a step could not be reached (422), on the teacher's answer and every student's screen", async () => {
+    const { code, token, session } = await start();
+    const student = await Student.join(server.url, code);
+    expect((await api("POST", `/api/runs/${session.runs.main}/control`, { action: "stop" }, token)).status).toBe(200);
+    await until(async () => !(await api<RunInfo>("GET", `/api/runs/${session.runs.main}`)).body.live, "the stopped run");
+    const r = await api<{ error: string }>("POST", `/api/sessions/${code}/advance`, {}, token);
+    expect(r.status).toBe(422);
+    expect(r.body.error).toMatch(/^step 1 \(loop\): the main run ended/);
+    await until(() => student.last.error !== null, "the error on the student's screen");
+    expect(student.last).toMatchObject({ error: r.body.error, busy: false, step: -1, status: "open" });
+  });
+
+  it("answers a malformed join code with 400 and an unknown one with 404, over HTTP and WebSocket", async () => {
+    const { code } = await start();
+    expect(await api("GET", "/api/sessions/abc")).toEqual({ status: 400, body: { error: 'a join code is 6 letters and digits, like K7QH2M (got "abc")' } });
+    expect(await api("GET", "/api/sessions/K7QH2O")).toEqual({ status: 400, body: { error: 'a join code is 6 letters and digits, like K7QH2M (got "K7QH2O")' } });
+    expect((await api("POST", "/api/sessions/abc/advance", {})).status).toBe(400);
+    const unknown = code === "K7QH2M" ? "K7QH2N" : "K7QH2M";
+    expect(await api("GET", `/api/sessions/${unknown}`)).toEqual({ status: 404, body: { error: `no class session with the join code ${unknown}` } });
+    expect(await api("POST", `/api/sessions/${unknown}/advance`, {}, "x")).toEqual({ status: 404, body: { error: `no class session with the join code ${unknown}` } });
+    const typed = `${code.slice(0, 3).toLowerCase()}-${code.slice(3)}`;
+    expect((await api<SessionInfo>("GET", `/api/sessions/${typed}`)).body.code).toBe(code);
+
+    const bad = new Student(new WebSocket(`${server.url.replace("http", "ws")}/ws?session=abc`));
+    expect(await bad.closed).toBe(WsClose.BadRequest);
+    expect(bad.frames).toEqual([{ type: "error", status: 400, message: 'a join code is 6 letters and digits, like K7QH2M (got "abc")' }]);
+    const none = new Student(new WebSocket(`${server.url.replace("http", "ws")}/ws?session=${unknown}`));
+    expect(await none.closed).toBe(WsClose.UnknownSession);
+    expect(none.frames).toEqual([{ type: "error", status: 404, message: `no class session with the join code ${unknown}` }]);
+    const both = new Student(new WebSocket(`${server.url.replace("http", "ws")}/ws?session=${code}&run=x`));
+    expect(await both.closed).toBe(WsClose.BadRequest);
+
+    // A session socket only listens: what a student sends there moves nothing.
+    const talker = await Student.join(server.url, code);
+    talker.ws.send(JSON.stringify({ type: "control", action: "resume" }));
+    await until(() => talker.frames.some((f) => f.type === "error"), "the refusal");
+    expect(talker.frames.find((f) => f.type === "error")).toMatchObject({ status: 400, message: expect.stringMatching(/^a session socket only listens/) });
+    talker.ws.close();
+
+    expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "no-such-tour" })).status).toBe(400);
+    expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "exit-loop", extra: 1 })).body.error)
+      .toBe('bad session request: unknown field "extra" (a session request takes "walkthrough")');
+  });
+});
+
+describe.skipIf(!kvm.ok)("class sessions and the service's limits", () => {
+  it("count a session's run against the concurrent-run limit (429), and leave nothing behind when refused", async () => {
+    const m = await RunManager.open({ dataDir: tempDir("session-limits"), limits: { maxConcurrentRuns: 1 } });
+    const server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+    const api = client(() => server.url);
+    try {
+      const first = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+      expect(first.status).toBe(201);
+      const second = await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+      expect(second).toEqual({ status: 429, body: { error: "1 runs are live; this service runs at most 1 at once" } });
+      expect(m.sessions.openCodes).toEqual([first.body.session.code]);
+      await api("POST", `/api/sessions/${first.body.session.code}/end`, {}, first.body.teacherToken);
+      expect((await api("POST", "/api/sessions", { walkthrough: "exit-loop" })).status).toBe(201);
+    } finally {
+      await server.close();
+      await m.shutdown();
+    }
+  });
+});
+
+describe.skipIf(!kvm.ok)("a class session across a service restart", () => {
+  interface Service { url: string; child: ChildProcessWithoutNullStreams; exited: Promise<number | null> }
+
+  async function serve(dataDir: string): Promise<Service> {
+    const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data", dataDir], { stdio: ["pipe", "pipe", "pipe"] });
+    const stderr: string[] = [];
+    child.stderr.on("data", (d: Buffer) => stderr.push(d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const found = /kvmscope service on (http:\/\/\S+) \(data in /.exec(out);
+        if (found) resolve(found[1]!);
+      });
+      void exited.then((code) => reject(new Error(`kvmscope serve exited with ${code}: ${stderr.join("")}`)));
+    });
+    return { url, child, exited };
+  }
+
+  it("is ended after a clean shutdown too, with its run finished, not aborted", async () => {
+    const dir = tempDir("session-shutdown");
+    let m = await RunManager.open({ dataDir: dir });
+    let server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+    const api = client(() => server.url);
+    const created = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+    const { code } = created.body.session;
+    const at = await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, created.body.teacherToken);
+    await server.close();
+    await m.shutdown();
+
+    m = await RunManager.open({ dataDir: dir });
+    server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+    try {
+      expect(m.endedAtStart).toEqual([]); // the shutdown itself ended it
+      expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toEqual({ ...at.body, status: "ended", updatedAt: expect.any(String) });
+      expect((await api<RunInfo>("GET", `/api/runs/${at.body.runs.main}`)).body).toMatchObject({ status: "finished", session: code });
+    } finally {
+      await server.close();
+      await m.shutdown();
+    }
+  });
+
+  it("is ended but readable after the service was killed: its progress, its aborted run and the run's records", async () => {
+    const dir = tempDir("session-restart");
+    const first = await serve(dir);
+    let api = client(() => first.url);
+    const created = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+    const { code } = created.body.session;
+    const token = created.body.teacherToken;
+    await api("POST", `/api/sessions/${code}/advance`, {}, token);
+    const at = await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, { to: 2 }, token);
+    await api("POST", `/api/sessions/${code}/advance`, { to: 1 }, token);
+    const withAnswer = exitLoop.steps.findIndex((s) => s.answer !== undefined);
+    expect((await api("POST", `/api/sessions/${code}/reveal`, { step: withAnswer }, token)).status).toBe(200);
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const again = await serve(dir);
+    api = client(() => again.url);
+    try {
+      const s = await api<SessionInfo>("GET", `/api/sessions/${code}`);
+      expect(s.status).toBe(200);
+      expect(s.body).toMatchObject({ code, status: "ended", step: 1, busy: false, reached: at.body.reached, revealed: [withAnswer], runs: at.body.runs });
+      const run = await api<RunInfo>("GET", `/api/runs/${at.body.runs.main}`);
+      expect(run.body).toMatchObject({ status: "aborted", live: false, session: code });
+      // The records up to the last step reached were stored before the teacher's answer came.
+      const lastSeq = at.body.reached.at(-1)!.seq;
+      const page = await api<{ records: TraceRecord[] }>("GET", `/api/runs/${at.body.runs.main}/records?fromSeq=${lastSeq}&limit=1`);
+      expect(page.body.records[0]?.seq).toBe(lastSeq);
+      expect(await api("POST", `/api/sessions/${code}/advance`, {}, token)).toEqual({
+        status: 409, body: { error: `the class session ${code} has ended; its runs can still be replayed` },
+      });
+    } finally {
+      again.child.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    }
+  });
+});
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});

@@ -1,0 +1,5 @@
+import { WalkthroughsView } from "@/components/WalkthroughsView";
+
+export default function WalkthroughsPage() {
+  return <WalkthroughsView />;
+}

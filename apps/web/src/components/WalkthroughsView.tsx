@@ -1,0 +1,134 @@
+"use client";
+// The walkthroughs: start one as a class session (you lead, students join with the code), or
+// replay one over a stored or imported run (no /dev/kvm needed).
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useCallback, useEffect, useState } from "react";
+import type { RunInfo, Walkthrough } from "@kvmscope/shared";
+import { defineMessages, useLang, useT } from "@/lib/i18n";
+import { saveTeacherToken } from "@/lib/session";
+import { useService } from "@/lib/service-context";
+import { ServiceDown } from "./ServiceDown";
+
+const messages = defineMessages({
+  en: {
+    title: "Walkthroughs",
+    intro: "Guided tours of a VM's life. Start one and you lead it: the run advances step by step to each point the tour talks about, and students who open the join link follow on their own screens.",
+    start: "Start a class session",
+    starting: "Starting…",
+    steps: "{n} steps",
+    run: "guest {guest} · {vcpus} vCPU · irqchip {irq}",
+    compare: " · then the same guest with irqchip {irq}",
+    replay: "Replay over a stored run",
+    choose: "choose a run",
+    open: "Open",
+    join: "Join a class with a code",
+    loading: "Loading…",
+  },
+  ja: {
+    title: "ウォークスルー",
+    intro: "VM の一生をたどるガイド付きツアーです。開始するとあなたが進行役になり、実行はツアーが説明する地点まで 1 ステップずつ進みます。参加リンクを開いた生徒は自分の画面でついてきます。",
+    start: "クラスセッションを開始",
+    starting: "開始中…",
+    steps: "{n} ステップ",
+    run: "ゲスト {guest} · vCPU {vcpus} 個 · irqchip {irq}",
+    compare: " · 続いて同じゲストを irqchip {irq} で",
+    replay: "保存済みの実行でリプレイ",
+    choose: "実行を選ぶ",
+    open: "開く",
+    join: "コードでクラスに参加",
+    loading: "読み込み中…",
+  },
+});
+
+function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
+  const t = useT(messages);
+  const matching = runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && !r.live);
+  const [main, setMain] = useState("");
+  if (matching.length === 0) return null;
+  return (
+    <div className="small">
+      {t("replay")}:{" "}
+      <select value={main} onChange={(e) => setMain(e.target.value)} data-testid={`replay-run-${w.id}`}>
+        <option value="">{t("choose")}</option>
+        {matching.map((r) => (
+          <option key={r.id} value={r.id}>
+            {r.id} · {r.config.irqchip} · {new Date(r.createdAt).toLocaleString()}
+          </option>
+        ))}
+      </select>{" "}
+      {main !== "" && <Link href={`/walkthroughs/${w.id}/replay?run=${encodeURIComponent(main)}`} data-testid={`replay-open-${w.id}`}>{t("open")}</Link>}
+    </div>
+  );
+}
+
+export function WalkthroughsView() {
+  const t = useT(messages);
+  const { lang } = useLang();
+  const service = useService();
+  const router = useRouter();
+  const [list, setList] = useState<Walkthrough[] | null>(null);
+  const [runs, setRuns] = useState<RunInfo[]>([]);
+  const [down, setDown] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const [w, r] = await Promise.all([service.walkthroughs(), service.listRuns(100)]);
+      setList(w);
+      setRuns(r.runs);
+      setDown(null);
+    } catch (err) {
+      setDown((err as Error).message);
+    }
+  }, [service]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const start = async (w: Walkthrough) => {
+    setBusy(w.id);
+    setError(null);
+    try {
+      const { session, teacherToken } = await service.createSession(w.id);
+      saveTeacherToken(session.code, teacherToken);
+      router.push(`/class/${session.code}`);
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(null);
+    }
+  };
+
+  return (
+    <main style={{ padding: 16, maxWidth: 1200, margin: "0 auto" }}>
+      <h1>{t("title")}</h1>
+      <p style={{ maxWidth: "80ch", lineHeight: 1.5 }}>{t("intro")}</p>
+      <p>
+        <Link href="/join">{t("join")}</Link>
+      </p>
+      {down !== null && <ServiceDown reason={down} onRetry={load} />}
+      {error !== null && <p role="alert" data-testid="error" style={{ color: "var(--bad)" }}>{error}</p>}
+      {list === null ? (
+        <p className="muted">{t("loading")}</p>
+      ) : (
+        <div style={{ display: "grid", gap: "var(--gap)" }}>
+          {list.map((w) => (
+            <article key={w.id} className="panel" data-testid={`walkthrough-${w.id}`}>
+              <h2>{w.title[lang]}</h2>
+              <p style={{ lineHeight: 1.5 }}>{w.summary[lang]}</p>
+              <p className="small muted">
+                {t("steps", { n: w.steps.length })} · {t("run", { guest: w.run.guest, vcpus: w.run.vcpus, irq: w.run.irqchip })}
+                {w.compare !== undefined ? t("compare", { irq: w.compare.irqchip }) : ""}
+              </p>
+              <button type="button" className="primary" disabled={busy !== null} onClick={() => void start(w)} data-testid={`start-${w.id}`}>
+                {busy === w.id ? t("starting") : t("start")}
+              </button>
+              <ReplayPicker w={w} runs={runs} />
+            </article>
+          ))}
+        </div>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,86 @@
+// A class session as one browser sees it: the session socket (`/ws?session=CODE`) delivers the
+// teacher's step, the steps reached and the answers revealed, to the teacher and every student
+// alike; it reconnects on its own when the service comes back. Whether this browser is the
+// teacher is a secret it holds (the token, kept in this browser's storage), never the join code.
+import { SessionServerMessage, type SessionInfo } from "@kvmscope/shared";
+import type { ServiceClient } from "./api";
+
+const BACKOFF_MS = [500, 1000, 2000, 4000];
+const TOKEN_KEY = (code: string) => `kvmscope.teacher.${code}`;
+
+export function saveTeacherToken(code: string, token: string): void {
+  try {
+    window.localStorage.setItem(TOKEN_KEY(code), token);
+  } catch {
+    // without storage the teacher stays teacher until the page is reloaded
+  }
+}
+
+export function teacherToken(code: string): string | null {
+  try {
+    return window.localStorage.getItem(TOKEN_KEY(code));
+  } catch {
+    return null;
+  }
+}
+
+export type SessionState = { kind: "connecting" } | { kind: "open" } | { kind: "retrying"; reason: string } | { kind: "gone"; reason: string };
+
+export class SessionConnection {
+  private ws: WebSocket | null = null;
+  private closed = false;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly client: ServiceClient,
+    private readonly code: string,
+    private readonly onSession: (s: SessionInfo) => void,
+    private readonly onState: (s: SessionState) => void,
+  ) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.ws?.close();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    this.onState({ kind: "connecting" });
+    const ws = new WebSocket(this.client.sessionSocketUrl(this.code));
+    this.ws = ws;
+    let greeted = false;
+    ws.onmessage = (ev: MessageEvent) => {
+      if (typeof ev.data !== "string") return;
+      let parsed;
+      try {
+        parsed = SessionServerMessage.safeParse(JSON.parse(ev.data));
+      } catch {
+        return;
+      }
+      if (!parsed.success) return;
+      const msg = parsed.data;
+      if (msg.type === "session") {
+        greeted = true;
+        this.attempt = 0;
+        this.onState({ kind: "open" });
+        this.onSession(msg.session);
+      }
+    };
+    ws.onclose = (ev) => {
+      if (this.closed) return;
+      if (ev.code >= 4400 && ev.code < 4500) {
+        this.onState({ kind: "gone", reason: ev.reason || `no class session ${this.code}` });
+        return;
+      }
+      const inMs = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)]!;
+      this.onState({ kind: "retrying", reason: greeted ? "the connection to the service closed" : "the service does not answer" });
+      this.timer = setTimeout(() => this.connect(), inMs);
+    };
+  }
+}
