@@ -106,7 +106,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const [playing, setPlaying] = useState(false);
   const [speed, setSpeed] = useState(10);
   const [slow, setSlow] = useState<number | null>(null);
-  const [armed, setArmed] = useState<BreakCondition | null>(null);
+  const [armed, setArmed] = useState<{ when: BreakCondition; atExits: number } | null>(null);
   const [focusView, setFocusView] = useState<View | null>(null);
   const connection = useRef<RunConnection | null>(null);
   const [detached, setDetached] = useState(false);
@@ -189,9 +189,8 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const cursorSeq = following ? maxSeq : Math.min(cursor, maxSeq);
   const mode: Mode = !following || !live ? "replay" : run?.config.mode === "step" || slow !== null ? "step" : "live";
   const paused = run?.status === "paused";
-  useEffect(() => {
-    if (paused) setArmed(null);
-  }, [paused]);
+  // A breakpoint is spent once the run has paused after an exit that came after it was armed.
+  const armedShown = armed !== null && !(paused && store.exitCount > armed.atExits) ? armed.when : null;
 
   // ---- console text at the cursor
   const consoleText = useMemo(() => {
@@ -230,9 +229,9 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   }, [control]);
   const onStep = useCallback((count: number) => void control({ action: "step", count }), [control]);
   const onBreak = useCallback((when: BreakCondition) => {
-    setArmed(when);
+    setArmed({ when, atExits: store.exitCount });
     void control({ action: "break", when });
-  }, [control]);
+  }, [control, store]);
 
   // Slow motion: the page paces the run itself, one exit per tick, so a class can follow each one.
   useEffect(() => {
@@ -403,7 +402,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       {student ? (
         <p className="small muted" data-testid="student-note">{t("studentNote")}</p>
       ) : (
-        <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armed} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
+        <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armedShown} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
       )}
       <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
 

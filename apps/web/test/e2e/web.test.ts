@@ -155,6 +155,32 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.close();
   });
 
+  it("steps N exits at once, and pauses at an exit breakpoint", async () => {
+    const { body: run } = await api(app.serviceUrl, "POST", "/api/runs", { guest: "mmio", mode: "step" });
+    const page = await newPage();
+    await page.goto(`${app.webUrl}/runs/${run.id}`);
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    await page.getByTestId("step-count").fill("2");
+    await page.getByTestId("step-n").click();
+    await page.locator('[data-testid="run-view"][data-exits="2"]').waitFor();
+    // break on the first MMIO exit, then let the guest run
+    await page.getByText("Exit breakpoint").click();
+    await page.getByTestId("break-reason").selectOption("KVM_EXIT_MMIO");
+    await page.getByTestId("break-arm").click();
+    await expect(page.getByTestId("break-armed")).toContainText("reason=KVM_EXIT_MMIO");
+    await page.getByTestId("resume").click();
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor();
+    await page.locator('[data-testid="break-armed"]').waitFor({ state: "detached" });
+    const { body } = await api(app.serviceUrl, "GET", `/api/runs/${run.id}/records?limit=10000`);
+    const exits = body.records.filter((r: { type: string }) => r.type === "exit");
+    expect(exits.at(-1).reason).toBe("KVM_EXIT_MMIO");
+    expect(exits.filter((r: { reason: string }) => r.reason === "KVM_EXIT_MMIO")).toHaveLength(1);
+    await page.locator(`[data-testid="run-view"][data-exits="${exits.length}"]`).waitFor();
+    await page.getByTestId("stop").click();
+    await waitForRunEnd(app.serviceUrl, run.id);
+    await page.close();
+  });
+
   it("switches the interface to Japanese and keeps the choice", async () => {
     const page = await newPage();
     await page.goto(app.webUrl);
@@ -166,6 +192,14 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await expect(page.getByTestId("live-controls")).toContainText("一時停止");
     await page.locator('[data-testid="lang-switch"] [data-lang="en"]').click();
     await expect(page.getByRole("link", { name: "Runs" })).toBeVisible();
+    // projector mode for the classroom: one switch, remembered like the language
+    await page.getByTestId("projector-toggle").check();
+    expect(await page.locator("html").getAttribute("data-projector")).toBe("on");
+    const size = await page.evaluate(() => getComputedStyle(document.body).fontSize);
+    expect(parseFloat(size)).toBeGreaterThanOrEqual(20);
+    await page.reload();
+    await page.locator('html[data-projector="on"]').waitFor();
+    await page.getByTestId("projector-toggle").uncheck();
     await page.close();
   });
 
