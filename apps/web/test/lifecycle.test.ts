@@ -1,11 +1,11 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { KvmExit, type ExitRecord, type IoctlRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
+import { IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
+import { IOCTL_PLACES } from "../src/lib/ioctl-places";
 import {
-  EVENT_PLACES, formatDuration, formatOffset, IOCTL_PLACES, lifecycleAt, type Lifecycle, type LifecycleStep,
+  EVENT_PLACES, formatDuration, formatOffset, lifecycleAt, placeOf, type Lifecycle, type LifecycleStep,
 } from "../src/lib/lifecycle";
 import { TraceStore } from "../src/lib/trace-store";
+import { defines } from "./vmm-source";
 
 // Records as the VMM wrote them (values copied from the NDJSON traces; stats samples keep only
 // their `exits` counter). Commands (from /work/main):
@@ -350,14 +350,29 @@ describe("lifecycleAt: inside the exit loop", () => {
 });
 
 describe("the code a step names", () => {
-  const root = fileURLToPath(new URL("../../../", import.meta.url));
-  const places = [...Object.values(IOCTL_PLACES), ...Object.values(EVENT_PLACES)];
+  const places = [
+    ...IOCTLS.flatMap(({ name }) => [placeOf(name, "main"), placeOf(name, "vcpu0")]),
+    ...Object.values(EVENT_PLACES),
+  ];
 
   it("names functions that exist in the named files of our VMM", () => {
-    for (const { ours } of places) {
-      const text = readFileSync(root + ours.file, "utf8");
-      expect(new RegExp(`\\b${ours.fn}\\s*\\(`).test(text), `${ours.fn} in ${ours.file}`).toBe(true);
+    for (const { ours } of places) expect(defines(ours.file, ours.fn), `${ours.fn} in ${ours.file}`).toBe(true);
+  });
+
+  it("takes every ioctl's place from IOCTL_PLACES", () => {
+    for (const { name } of IOCTLS) {
+      const p = IOCTL_PLACES[name];
+      const q = p.qemu === null ? null : { fn: p.qemu.fn, file: p.qemu.file };
+      expect(placeOf(name, "main").qemu, name).toEqual(q);
+      if (p.ours !== null && p.also === undefined) {
+        for (const t of ["main", "vcpu1"] as const) expect(placeOf(name, t).ours, `${name} on ${t}`).toEqual({ file: p.ours.file, fn: p.ours.fn });
+      }
     }
+    expect(placeOf("close", "main").ours).toEqual({ file: "apps/vmm/src/machine.ts", fn: "Machine.run" });
+    expect(placeOf("close", "vcpu2").ours).toEqual({ file: "apps/vmm/src/vcpu/thread.ts", fn: "main" });
+    // Our VMM never issues KVM_IRQ_LINE: the binding method that would is all there is to name.
+    expect(placeOf("KVM_IRQ_LINE", "main").ours).toEqual({ file: "packages/kvm-binding/lib/kvm.ts", fn: "Vm.irqLine" });
+    expect(EVENT_PLACES["first-run"]).toEqual(placeOf("KVM_RUN", "vcpu0"));
   });
 
   it("names the qemu-kvm 0.14 functions of the article for the steps it describes", () => {
@@ -365,8 +380,12 @@ describe("the code a step names", () => {
     expect(step(l, "open").qemu).toEqual({ fn: "kvm_init", file: "qemu-kvm.c" });
     expect(step(l, "create-vm").qemu).toEqual({ fn: "kvm_create_vm", file: "qemu-kvm.c" });
     expect(step(l, "create-vcpu-0").qemu).toEqual({ fn: "kvm_create_vcpu", file: "qemu-kvm.c" });
+    // The article's kvm_cpu_exec (kvm-all.c) issues KVM_RUN at its line 941.
     expect(step(l, "run-0").qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c" });
     expect(step(l, "exit-loop").qemu).toEqual({ fn: "kvm_main_loop_cpu", file: "qemu-kvm.c" });
+    expect(step(l, "ioctl-2")).toMatchObject({ label: "KVM_CHECK_EXTENSION", ours: { fn: "Machine.run" }, qemu: { fn: "kvm_check_extension", file: "kvm-all.c" } });
+    expect(step(l, "close-vcpu-0")).toMatchObject({ ours: { fn: "main" }, qemu: null });
+    expect(step(l, "close-kvm")).toMatchObject({ ours: { fn: "Machine.run" }, qemu: null });
   });
 });
 

@@ -1,50 +1,16 @@
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { EXIT_REASON_INFO, exitReasonName, IOCTLS, KvmExit, type ExitRecord, type MarkerRecord } from "@kvmscope/shared";
+import { IOCTL_PLACES } from "../src/lib/ioctl-places";
 import { allMappings, EXIT_LOOP, exitSource, ioctlSource, sourceForRecord, type ArticleLine } from "../src/lib/source-map";
-
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const ARTICLE = "/work/shared/seed/qemu-kvm-vm-lifecycle.ja.txt";
-
-const sources = new Map<string, string>();
-function source(file: string): string {
-  let s = sources.get(file);
-  if (s === undefined) {
-    s = readFileSync(`${ROOT}${file}`, "utf8");
-    sources.set(file, s);
-  }
-  return s;
-}
-
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\#]/g, "\\$&");
-
-/**
- * Whether `fn` is defined in `file`: "name" as a module function, "Class.method" as a method
- * (or "Class.#private", "Class.constructor") inside that class's body. Our classes close with a
- * "}" in column 0, which is where the body ends.
- */
-function defines(file: string, fn: string): boolean {
-  const text = source(file);
-  const dot = fn.indexOf(".");
-  if (dot < 0) return new RegExp(`^(?:export\\s+)?(?:async\\s+)?function\\s+${escape(fn)}\\s*[(<]`, "m").test(text);
-  const cls = fn.slice(0, dot);
-  const method = fn.slice(dot + 1);
-  const start = new RegExp(`^(?:export\\s+)?(?:abstract\\s+)?class\\s+${escape(cls)}\\b`, "m").exec(text);
-  if (start === null) return false;
-  const rest = text.slice(start.index);
-  const end = /\n\}/.exec(rest);
-  const body = end === null ? rest : rest.slice(0, end.index);
-  // A definition starts its line (after modifiers); a call has "this." or "." before the name.
-  return new RegExp(`^\\s+(?:(?:static|async|get|set|override|public|private|protected)\\s+)*${escape(method)}\\s*[(<]`, "m").test(body);
-}
+import { ARTICLE, articleLine, defines, exists } from "./vmm-source";
 
 describe("the source map points at code that exists", () => {
   it("finds every named VMM function in the file it names", () => {
     const missing: string[] = [];
     for (const m of allMappings()) {
       for (const ref of m.vmm) {
-        if (!existsSync(`${ROOT}${ref.file}`)) missing.push(`${ref.file} (no such file)`);
+        if (!exists(ref.file)) missing.push(`${ref.file} (no such file)`);
         else if (!defines(ref.file, ref.fn)) missing.push(`${ref.file}: ${ref.fn}`);
       }
     }
@@ -110,10 +76,37 @@ describe("ioctls map to where they are issued", () => {
     for (const { name } of IOCTLS) expect(ioctlSource(name).vmm.length, name).toBeGreaterThan(0);
   });
 
+  it("takes our callers, the binding and the qemu side from IOCTL_PLACES", () => {
+    for (const { name } of IOCTLS) {
+      const place = IOCTL_PLACES[name];
+      const m = ioctlSource(name);
+      const ours = [place.ours, ...(place.also ?? [])].flatMap((i) => (i === null ? [] : [[i.file, i.fn, "caller"]]));
+      expect(m.vmm.map((r) => [r.file, r.fn, r.role]), name).toEqual([...ours, ["packages/kvm-binding/lib/kvm.ts", place.binding, "binding"]]);
+      // The panel speaks of the article: it shows the qemu side only where the article names the function.
+      if (place.qemu === null || !place.qemu.named) expect(m.qemu, name).toBeNull();
+      else expect(m.qemu, name).toEqual({ fn: place.qemu.fn, file: place.qemu.file, ...(place.qemu.at ? { at: place.qemu.at } : {}) });
+    }
+  });
+
   it("puts KVM_CREATE_VCPU on the vCPU thread, as ap_main_loop does", () => {
     const m = ioctlSource("KVM_CREATE_VCPU");
     expect(m.vmm[0]).toMatchObject({ file: "apps/vmm/src/vcpu/thread.ts", fn: "main" });
     expect(m.qemu).toMatchObject({ fn: "kvm_create_vcpu", at: { fn: "ap_main_loop", line: 1527 } });
+  });
+
+  it("names both closers of a close, and no qemu function for it", () => {
+    const m = ioctlSource("close");
+    expect(m.vmm.map((r) => r.fn)).toEqual(["Machine.run", "main", "IoctlIssuer.close"]);
+    expect(m.qemu).toBeNull();
+  });
+
+  it("gives KVM_RUN the article's kvm_cpu_exec, which issues it at kvm-all.c line 941", () => {
+    expect(ioctlSource("KVM_RUN").qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN" } });
+  });
+
+  it("names only the binding for an ioctl our VMM never issues", () => {
+    expect(ioctlSource("KVM_IRQ_LINE").vmm.map((r) => [r.fn, r.role])).toEqual([["Vm.irqLine", "binding"]]);
+    expect(ioctlSource("KVM_IRQ_LINE").qemu).toBeNull(); // the article does not name kvm_set_irq_level
   });
 
   it("has nothing to map for a marker", () => {
@@ -123,25 +116,12 @@ describe("ioctls map to where they are issued", () => {
 });
 
 describe.skipIf(!existsSync(ARTICLE))("the article's line numbers", () => {
-  // Each listing in the article starts with its path ("qemu-kvm-0.14.0/kvm-all.c") and numbers its lines.
-  const lines = existsSync(ARTICLE) ? readFileSync(ARTICLE, "utf8").split("\n") : [];
-  function articleLine(at: ArticleLine): { text: string; file: string } | null {
-    let file = "";
-    for (const l of lines) {
-      const head = /^qemu(?:-kvm)?-0\.14\.0\/(\S+)$/.exec(l.trim());
-      if (head !== null) file = head[1]!;
-      const m = /^(\d+) (.*)$/.exec(l);
-      if (m !== null && Number(m[1]) === at.line) return { text: m[2]!, file };
-    }
-    return null;
-  }
-
   it("shows what the map says at every line it cites, in the file it names", () => {
     const cited: ArticleLine[] = [];
     for (const m of allMappings()) if (m.qemu?.at !== undefined) cited.push(m.qemu.at);
     expect(cited.length).toBeGreaterThan(5);
     for (const at of cited) {
-      const found = articleLine(at);
+      const found = articleLine(at.line);
       expect(found, `line ${at.line}`).not.toBeNull();
       expect(found?.text, `line ${at.line}`).toContain(at.shows);
       expect(found?.file, `line ${at.line}`).toBe(at.file);

@@ -69,6 +69,24 @@ describe("TraceStore", () => {
     expect(() => s.record(n)).toThrow(RangeError);
   });
 
+  it("keeps a record with a huge seq without allocating an index that large", () => {
+    const s = new TraceStore();
+    s.appendRecords([ioExit(0, 0, 0x80, [0]), ioExit(4294967280, 0, 0x80, [1])]);
+    expect(s.count).toBe(2);
+    expect(s.rowOfSeq(4294967280)).toBe(1);
+    expect(s.firstMissingSeq()).toBe(1);
+    expect(s.maxSeq).toBe(4294967280);
+  });
+
+  it("stops at its record cap and counts what it refused", () => {
+    const s = new TraceStore(3);
+    expect(s.appendRecords([0, 1, 2, 3, 4].map((i) => ioExit(i, 0, 0x80, [i])))).toBe(3);
+    expect(s.full).toBe(true);
+    expect(s.refused).toBe(2);
+    expect(s.appendRecords([ioExit(9, 0, 0x80, [9])])).toBe(0);
+    expect(s.count).toBe(3);
+  });
+
   it("refuses a batch that is not whole records", () => {
     expect(() => new TraceStore().appendBytes(new Uint8Array(100))).toThrow(/whole number of 128-byte records/);
   });

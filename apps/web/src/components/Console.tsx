@@ -58,6 +58,14 @@ export const Console = memo(function Console({ text, onInput }: ConsoleProps) {
       terminal.loadAddon(fitAddon);
       terminal.open(host.current);
       fitAddon.fit();
+      // Guest output is not allowed to type: xterm answers terminal queries a guest may print
+      // (device status ESC[6n, device attributes ESC[c / ESC[>c / ESC[=c) through onData, which would
+      // send the answer to the guest as if the reader had typed it. Swallow the queries instead.
+      for (const prefix of [undefined, ">", "="] as const) {
+        terminal.parser.registerCsiHandler(prefix === undefined ? { final: "c" } : { prefix, final: "c" }, () => true);
+      }
+      terminal.parser.registerCsiHandler({ final: "n" }, () => true);
+      terminal.parser.registerCsiHandler({ prefix: "?", final: "n" }, () => true);
       terminal.onData((data) => inputRef.current?.(data));
       observer = new ResizeObserver(() => fitAddon.fit());
       observer.observe(host.current);

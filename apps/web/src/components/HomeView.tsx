@@ -27,6 +27,7 @@ const messages = defineMessages({
     mode: "Mode",
     modeLive: "run freely",
     modeStep: "step by step (starts paused)",
+    limit: "Stop after (s)",
     run: "Run",
     starting: "Starting…",
     recent: "Recent runs",
@@ -47,6 +48,7 @@ const messages = defineMessages({
     mode: "モード",
     modeLive: "そのまま実行",
     modeStep: "ステップ実行（一時停止で開始）",
+    limit: "打ち切るまでの秒数",
     run: "実行",
     starting: "起動中…",
     recent: "最近の実行",
@@ -62,13 +64,22 @@ interface Choice {
   memMiB: number;
   irqchip: "user" | "kernel";
   mode: "live" | "step";
+  timeoutSec: number;
+}
+
+/**
+ * A guest that never stops by itself (pio-loop, spin) gets a short default limit: at ~140,000
+ * exits a second, minutes of records would only fill the page. Others get time to be typed at.
+ */
+function defaultTimeout(g: GuestInfo): number {
+  return g.expect?.outcome === "timeout" ? 5 : 120;
 }
 
 function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestInfo, c: Choice) => void; busy: boolean }) {
   const t = useT(messages);
   const { lang } = useLang();
   const text = lang === "ja" && guest.ja !== undefined ? guest.ja : guest;
-  const [c, setC] = useState<Choice>({ vcpus: guest.vcpus, memMiB: guest.memMiB, irqchip: guest.irqchip, mode: "live" });
+  const [c, setC] = useState<Choice>({ vcpus: guest.vcpus, memMiB: guest.memMiB, irqchip: guest.irqchip, mode: "live", timeoutSec: defaultTimeout(guest) });
   const id = `guest-${guest.name}`;
   return (
     <article className={`panel ${styles.card}`} data-testid={`guest-${guest.name}`}>
@@ -103,6 +114,8 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
           <option value="live">{t("modeLive")}</option>
           <option value="step">{t("modeStep")}</option>
         </select>
+        <label htmlFor={`${id}-limit`}>{t("limit")}</label>
+        <input id={`${id}-limit`} type="number" min={1} max={86400} value={c.timeoutSec} onChange={(e) => setC({ ...c, timeoutSec: Number(e.target.value) })} data-testid={`limit-${guest.name}`} />
       </div>
       <button type="button" className="primary" disabled={busy} onClick={() => onRun(guest, c)} data-testid={`run-${guest.name}`}>
         {busy ? t("starting") : t("run")}
@@ -140,7 +153,7 @@ export function HomeView() {
     setBusy(g.name);
     setError(null);
     try {
-      const created = await service.createRun({ guest: g.name, vcpus: c.vcpus, memMiB: c.memMiB, irqchip: c.irqchip, mode: c.mode });
+      const created = await service.createRun({ guest: g.name, vcpus: c.vcpus, memMiB: c.memMiB, irqchip: c.irqchip, mode: c.mode, timeoutSec: c.timeoutSec });
       router.push(`/runs/${encodeURIComponent(created.id)}`);
     } catch (err) {
       setError((err as Error).message);

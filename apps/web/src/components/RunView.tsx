@@ -43,6 +43,7 @@ const messages = defineMessages({
     backToStep: "Back to the teacher's step",
     backToStepTeacher: "Back to this step",
     studentNote: "The teacher controls this run; you can look around freely.",
+    full: "This page holds the first {n} records; {more} more were not kept here. Export the run for every record.",
   },
   ja: {
     loading: "実行を読み込み中…",
@@ -61,6 +62,7 @@ const messages = defineMessages({
     backToStep: "先生のステップに戻る",
     backToStepTeacher: "このステップに戻る",
     studentNote: "この実行は先生が操作しています。自由に見て回ってかまいません。",
+    full: "このページには最初の {n} 件のレコードだけを保持しています（さらに {more} 件は保持していません）。すべてのレコードは書き出してご覧ください。",
   },
 });
 
@@ -158,7 +160,12 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   useEffect(() => {
     const link = pendingLink.current;
     let seq: number | undefined = link.seq;
-    if (seq === undefined && link.exit !== undefined) seq = seqOfNthExit(store, link.exit, link.vcpu);
+    if (seq === undefined && link.exit !== undefined) {
+      // "The n-th exit" is only known once every record before it is here: live batches can
+      // arrive before the history that precedes them.
+      const found = seqOfNthExit(store, link.exit, link.vcpu);
+      if (found !== undefined && found < store.firstMissingSeq()) seq = found;
+    }
     if (seq === undefined || store.rowOfSeq(seq) < 0) return;
     pendingLink.current = {};
     setSelectedSeq(seq);
@@ -285,11 +292,12 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   }, []);
   const play = useCallback((on: boolean) => {
     if (on) {
+      // From what is on screen (while following, that is the newest record), or from the start at the end.
       setFollowing(false);
-      setCursor((c) => (c >= store.maxSeq ? 0 : c));
+      setCursor(cursorSeq >= store.maxSeq ? 0 : cursorSeq);
     }
     setPlaying(on);
-  }, [store]);
+  }, [store, cursorSeq]);
   const follow = useCallback(() => {
     setPlaying(false);
     setFollowing(true);
@@ -393,6 +401,11 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       )}
       {endMessage !== null && !live && <p className="small">{t("ended", { message: endMessage })}</p>}
       {lost > 0 && <p className="small" style={{ color: "var(--warn)" }}>{t("lost", { n: formatCount(lost) })}</p>}
+      {store.full && (
+        <p className="small" style={{ color: "var(--warn)" }} data-testid="store-full">
+          {t("full", { n: formatCount(store.count), more: formatCount(store.refused) })}
+        </p>
+      )}
       {guide?.panel}
       {guide !== undefined && detached && (
         <button type="button" className="primary" onClick={applyGuide} data-testid="back-to-step">

@@ -28,42 +28,48 @@ async function allRecords(service: ReturnType<typeof useService>, id: string): P
 export function WalkthroughReplay({ walkthroughId }: { walkthroughId: string }) {
   const t = useT(messages);
   const service = useService();
-  const [runs, setRuns] = useState<{ main: string; compare: string | null } | null>(null);
-  const [w, setW] = useState<Walkthrough | null | undefined>(undefined);
-  const [reached, setReached] = useState<Map<number, number> | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [index, setIndex] = useState(-1);
-
+  // The address is read once: a language switch must not reload the records or reset the step.
+  const [runs, setRuns] = useState<{ main: string; compare: string | null } | null | undefined>(undefined);
   useEffect(() => {
     const q = new URLSearchParams(window.location.search);
     const main = q.get("run");
     setRuns(main === null ? null : { main, compare: q.get("compare") });
-    if (main === null) setError(t("noRun"));
-  }, [t]);
+  }, []);
+  const [w, setW] = useState<Walkthrough | null | undefined>(undefined);
+  const [reached, setReached] = useState<Map<number, number> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notFound, setNotFound] = useState<{ n: number; id: string; reason: string } | null>(null);
+  const [index, setIndex] = useState(-1);
 
   useEffect(() => {
     service.walkthroughs().then((all) => setW(all.find((x) => x.id === walkthroughId) ?? null), (err: Error) => setError(err.message));
   }, [service, walkthroughId]);
 
   useEffect(() => {
-    if (w == null || runs === null) return;
+    if (w == null || runs == null) return;
+    let cancelled = false;
     void (async () => {
       try {
         const main = await allRecords(service, runs.main);
         const compare = runs.compare !== null ? await allRecords(service, runs.compare) : undefined;
+        if (cancelled) return;
         const located = locateSteps(w, compare === undefined ? { main } : { main, compare });
         setReached(new Map(located.steps.map((s) => [s.index, s.seq])));
-        if (!located.ok) setError(t("notFound", { n: located.failed.index + 1, id: located.failed.stepId, reason: located.failed.reason }));
+        if (!located.ok) setNotFound({ n: located.failed.index + 1, id: located.failed.stepId, reason: located.failed.reason });
         setIndex(0);
       } catch (err) {
-        setError((err as Error).message);
+        if (!cancelled) setError((err as Error).message);
       }
     })();
-  }, [service, w, runs, t]);
+    return () => {
+      cancelled = true;
+    };
+  }, [service, w, runs]);
 
   const revealed = useMemo(() => new Set<number>(), []);
+  const problem = runs === null ? t("noRun") : notFound !== null ? t("notFound", notFound) : error;
   if (w === null) return <main style={{ padding: 16 }}><p role="alert">{t("unknown", { id: walkthroughId })}</p></main>;
-  if (w === undefined || runs === null || reached === null) return <main style={{ padding: 16 }}>{error !== null ? <p role="alert">{error}</p> : <p className="muted">{t("loading")}</p>}</main>;
+  if (w === undefined || runs == null || reached === null) return <main style={{ padding: 16 }}>{problem !== null ? <p role="alert">{problem}</p> : <p className="muted">{t("loading")}</p>}</main>;
 
   const step = w.steps[index];
   const runId = step?.run === "compare" && runs.compare !== null ? runs.compare : runs.main;
@@ -74,7 +80,7 @@ export function WalkthroughReplay({ walkthroughId }: { walkthroughId: string }) 
       index={index}
       reached={reached}
       revealed={revealed}
-      error={error}
+      error={problem}
       lead={{ busy: false, onNext: () => setIndex((i) => Math.min(i + 1, w.steps.length - 1)), onGoto: (i) => setIndex(Math.max(0, i)), onReveal: () => {} }}
     />
   );

@@ -16,6 +16,8 @@ export const GuestInfo = z.looseObject({
   vcpus: z.number(),
   memMiB: z.number(),
   irqchip: z.enum(["user", "kernel"]),
+  /** How the guest ends when all goes as designed ("halted", "timeout" for guests that never stop ...). */
+  expect: z.looseObject({ outcome: z.string() }).optional(),
   /** The title and description in Japanese. */
   ja: z.looseObject({ title: z.string(), description: z.string() }).optional(),
 });

@@ -18,16 +18,29 @@ interface UartWrite {
   bytes: number[];
 }
 
-/** Follows one TraceStore; `textAt(cursorSeq)` is what the console showed after that record. */
+/**
+ * Follows one TraceStore; `textAt(cursorSeq)` is what the console showed after that record.
+ * The printed bytes are kept once, in seq order, each with the seq of the OUT that printed it, so
+ * a cursor move costs a binary search and one decode of at most CONSOLE_MAX_BYTES — never a walk
+ * over everything the guest ever printed.
+ */
 export class ConsoleTranscript {
   private seen = 0;
   private writes: UartWrite[] = [];
-  private sorted = true;
+  /** writes[0, applied) are folded into printed/printedSeq; LCR and MCR as they stood after them. */
+  private applied = 0;
+  private lcr = 0;
+  private mcr = 0;
+  private printed = new Uint8Array(1024);
+  private printedSeq = new Uint32Array(1024);
+  private printedCount = 0;
   private decoder = new TextDecoder();
+  private cache: { n: number; text: string } = { n: 0, text: "" };
 
   /** Picks up rows added to the store since the last call. */
   update(store: TraceStore): void {
     if (store.count < this.seen) this.reset(); // the store was cleared
+    let outOfOrder = false;
     for (let row = this.seen; row < store.count; row++) {
       if (store.kind[row] !== RecordKind.Exit || store.code[row] !== KvmExit.IO) continue;
       const port = store.addr[row]!;
@@ -35,36 +48,66 @@ export class ConsoleTranscript {
       const rec = store.record(row);
       if (rec.type !== "exit" || rec.io === undefined || rec.io.direction !== "out") continue;
       const last = this.writes.at(-1);
-      if (last !== undefined && last.seq > rec.seq) this.sorted = false;
+      if (last !== undefined && last.seq > rec.seq) outOfOrder = true;
       this.writes.push({ seq: rec.seq, offset: port - COM1.base, bytes: rec.io.data });
     }
     this.seen = store.count;
+    if (outOfOrder) {
+      // A late record (history filled in after live ones): fold everything again, in seq order. Rare.
+      this.writes.sort((a, b) => a.seq - b.seq);
+      this.applied = 0;
+      this.lcr = 0;
+      this.mcr = 0;
+      this.printedCount = 0;
+      this.cache = { n: 0, text: "" };
+    }
+    for (; this.applied < this.writes.length; this.applied++) {
+      const w = this.writes[this.applied]!;
+      for (const b of w.bytes) {
+        if (w.offset === UART_REG.LCR) this.lcr = b;
+        else if (w.offset === UART_REG.MCR) this.mcr = b;
+        else if (w.offset === UART_REG.THR && (this.lcr & LCR_DLAB) === 0 && (this.mcr & MCR_LOOPBACK) === 0) this.print(b, w.seq);
+      }
+    }
   }
 
   /** The console text after record `cursorSeq` (inclusive). */
   textAt(cursorSeq: number): string {
-    if (!this.sorted) {
-      this.writes.sort((a, b) => a.seq - b.seq);
-      this.sorted = true;
+    // The number of bytes printed by records with seq <= cursorSeq.
+    let lo = 0;
+    let hi = this.printedCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.printedSeq[mid]! <= cursorSeq) lo = mid + 1;
+      else hi = mid;
     }
-    let lcr = 0;
-    let mcr = 0;
-    const out: number[] = [];
-    for (const w of this.writes) {
-      if (w.seq > cursorSeq) break;
-      for (const b of w.bytes) {
-        if (w.offset === UART_REG.LCR) lcr = b;
-        else if (w.offset === UART_REG.MCR) mcr = b;
-        else if (w.offset === UART_REG.THR && (lcr & LCR_DLAB) === 0 && (mcr & MCR_LOOPBACK) === 0) out.push(b);
-      }
+    if (lo !== this.cache.n) {
+      this.cache = { n: lo, text: this.decoder.decode(this.printed.subarray(Math.max(0, lo - CONSOLE_MAX_BYTES), lo)) };
     }
-    const bytes = Uint8Array.from(out.length > CONSOLE_MAX_BYTES ? out.slice(out.length - CONSOLE_MAX_BYTES) : out);
-    return this.decoder.decode(bytes);
+    return this.cache.text;
+  }
+
+  private print(byte: number, seq: number): void {
+    if (this.printedCount === this.printed.length) {
+      const bytes = new Uint8Array(this.printed.length * 2);
+      bytes.set(this.printed);
+      this.printed = bytes;
+      const seqs = new Uint32Array(this.printedSeq.length * 2);
+      seqs.set(this.printedSeq);
+      this.printedSeq = seqs;
+    }
+    this.printed[this.printedCount] = byte;
+    this.printedSeq[this.printedCount] = seq;
+    this.printedCount++;
   }
 
   private reset(): void {
     this.seen = 0;
     this.writes = [];
-    this.sorted = true;
+    this.applied = 0;
+    this.lcr = 0;
+    this.mcr = 0;
+    this.printedCount = 0;
+    this.cache = { n: 0, text: "" };
   }
 }

@@ -17,14 +17,13 @@ import {
 } from "@kvmscope/shared";
 import { formatNs } from "./format";
 import type { TraceStore } from "./trace-store";
-import {
-  VMM_CONTROL as CONTROL, VMM_EXIT_LOOP as LOOP, VMM_MACHINE as MACHINE, VMM_RESET as RESET, VMM_THREAD as THREAD,
-} from "./vmm-files";
+import { bindingOf, ioctlPlace, issuerOn, QEMU_VCPU_LOOP, type QemuPlace } from "./ioctl-places";
+import { VMM_CONTROL as CONTROL, VMM_EXIT_LOOP as LOOP, VMM_MACHINE as MACHINE } from "./vmm-files";
 
 export type StepState = "pending" | "done" | "failed";
 export type LifecycleEvent = "release" | "first-run" | "exit-loop" | "end";
 
-/** Where our VMM does a step. */
+/** Where our VMM does a step: "Machine.run" in machine.ts, "main" in vcpu/thread.ts. */
 export interface OurCode {
   file: string;
   fn: string;
@@ -82,53 +81,35 @@ export interface LifecycleOptions {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Where each step lives: ours, and qemu-kvm 0.14's (functions from the article where it names
-// them; the rest from the qemu-kvm-0.14 sources: qemu-kvm.c, qemu-kvm-x86.c, kvm-all.c).
+// Where each step lives: ours, and qemu-kvm 0.14's. The ioctls' come from the one table in
+// ioctl-places.ts (shared with the Selected-exit panel), where each qemu name says where it was
+// confirmed; the steps that are not a single ioctl are here.
 
-const q = (fn: string, file: string): QemuFunction => ({ fn, file });
+type Place = { ours: OurCode; qemu: QemuFunction | null };
+
+const qemuFunction = (q: QemuPlace | null): QemuFunction | null => (q === null ? null : { fn: q.fn, file: q.file });
 
 /**
- * Per ioctl our VMM issues: where our code issues it, and the qemu-kvm function that did. An ioctl
- * not listed falls back to the issuing thread's function (Machine.run or the vCPU thread's main).
+ * Where a record of `name` issued on `thread` comes from: the function of ours that issues it on
+ * that kind of thread (close: Machine.run on the main thread, the vCPU thread's main on its own),
+ * or, for an ioctl our VMM never issues, the binding method that would; and the qemu-kvm 0.14
+ * function that issued it.
  */
-export const IOCTL_PLACES: Readonly<Record<string, { ours: OurCode; qemu: QemuFunction | null }>> = {
-  open: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_init", "qemu-kvm.c") },
-  KVM_GET_API_VERSION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_init", "qemu-kvm.c") },
-  KVM_CHECK_EXTENSION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_check_extension", "kvm-all.c") },
-  KVM_GET_VCPU_MMAP_SIZE: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_vcpu", "qemu-kvm.c") },
-  KVM_GET_SUPPORTED_CPUID: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_get_supported_cpuid", "target-i386/kvm.c") },
-  KVM_CREATE_VM: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_vm", "qemu-kvm.c") },
-  KVM_SET_TSS_ADDR: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_create", "qemu-kvm-x86.c") },
-  KVM_SET_IDENTITY_MAP_ADDR: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_arch_create", "qemu-kvm-x86.c") },
-  KVM_CREATE_IRQCHIP: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_irqchip", "qemu-kvm.c") },
-  KVM_CREATE_PIT2: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_create_pit", "qemu-kvm-x86.c") },
-  KVM_SET_USER_MEMORY_REGION: { ours: { file: MACHINE, fn: "run" }, qemu: q("kvm_set_user_memory_region", "kvm-all.c") },
-  KVM_CREATE_VCPU: { ours: { file: THREAD, fn: "main" }, qemu: q("kvm_create_vcpu", "qemu-kvm.c") },
-  KVM_SET_CPUID2: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_init_vcpu", "qemu-kvm-x86.c") },
-  KVM_GET_SREGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_save_regs", "qemu-kvm-x86.c") },
-  KVM_SET_SREGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_arch_load_regs", "qemu-kvm-x86.c") },
-  KVM_SET_REGS: { ours: { file: RESET, fn: "resetToBootSector" }, qemu: q("kvm_set_regs", "qemu-kvm.c") },
-  KVM_SET_MP_STATE: { ours: { file: THREAD, fn: "main" }, qemu: q("kvm_set_mpstate", "qemu-kvm.c") },
-  // The binary statistics fd arrived in Linux 5.14, long after qemu-kvm 0.14.
-  KVM_GET_STATS_FD: { ours: { file: THREAD, fn: "main" }, qemu: null },
-  KVM_RUN: { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_cpu_exec", "kvm-all.c") },
-  KVM_INTERRUPT: { ours: { file: LOOP, fn: "injectPendingInterrupt" }, qemu: q("kvm_arch_try_push_interrupts", "qemu-kvm-x86.c") },
-  // qemu-kvm 0.14 never closed its KVM fds one by one: the process exit did.
-  close: { ours: { file: MACHINE, fn: "run" }, qemu: null },
-};
-
-export const EVENT_PLACES: Readonly<Record<LifecycleEvent, { ours: OurCode; qemu: QemuFunction | null }>> = {
-  // qemu-kvm 0.14: kvm_main_loop sets qemu_system_ready and wakes the threads waiting in ap_main_loop.
-  release: { ours: { file: CONTROL, fn: "releaseAll" }, qemu: q("kvm_main_loop", "qemu-kvm.c") },
-  "first-run": { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_cpu_exec", "kvm-all.c") },
-  "exit-loop": { ours: { file: LOOP, fn: "runExitLoop" }, qemu: q("kvm_main_loop_cpu", "qemu-kvm.c") },
-  end: { ours: { file: MACHINE, fn: "run" }, qemu: null },
-};
-
-function placeOf(name: string, thread: ThreadName): { ours: OurCode; qemu: QemuFunction | null } {
-  if (name === "close" && thread !== "main") return { ours: { file: THREAD, fn: "main" }, qemu: null };
-  return IOCTL_PLACES[name] ?? { ours: thread === "main" ? { file: MACHINE, fn: "run" } : { file: THREAD, fn: "main" }, qemu: null };
+export function placeOf(name: string, thread: ThreadName): Place {
+  const issuer = issuerOn(name, thread === "main" ? "main" : "vcpu");
+  const { file, fn } = issuer ?? bindingOf(name);
+  return { ours: { file, fn }, qemu: qemuFunction(ioctlPlace(name)?.qemu ?? null) };
 }
+
+export const EVENT_PLACES: Readonly<Record<LifecycleEvent, Place>> = {
+  // qemu-kvm 0.14: kvm_main_loop (qemu-kvm.c) sets qemu_system_ready = 1 and broadcasts
+  // qemu_system_cond, which ap_main_loop waits on (article lines 1535-1536). Confirmed in
+  // TritonDataCenter/illumos-kvm-cmd qemu-kvm.c (and ceph/qemu-kvm qemu-kvm.c).
+  release: { ours: { file: CONTROL, fn: "MachineControl.releaseAll" }, qemu: { fn: "kvm_main_loop", file: "qemu-kvm.c" } },
+  "first-run": placeOf("KVM_RUN", threadName(0)),
+  "exit-loop": { ours: { file: LOOP, fn: "runExitLoop" }, qemu: qemuFunction(QEMU_VCPU_LOOP) },
+  end: { ours: { file: MACHINE, fn: "Machine.run" }, qemu: null },
+};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -157,7 +138,7 @@ interface Slot {
   lastSeq: number;
 }
 
-function pendingStep(id: string, label: string, thread: ThreadName, place: { ours: OurCode; qemu: QemuFunction | null }, extra: Partial<LifecycleStep> = {}): LifecycleStep {
+function pendingStep(id: string, label: string, thread: ThreadName, place: Place, extra: Partial<LifecycleStep> = {}): LifecycleStep {
   return {
     id, label, thread, state: "pending", expected: true, ret: null, errno: 0, ts: null, durNs: null, seq: null,
     qemu: place.qemu, ours: place.ours, ...extra,
@@ -191,16 +172,16 @@ export function lifecycleAt(store: TraceStore, cursorSeq: number, options: Lifec
 
   // The expected order: the article's (kvm_init, kvm_create_vm, memory, one vCPU per thread,
   // qemu_system_ready, the run loops), with our VMM's own steps where it takes them.
-  expectStep(pendingStep("open", "open", "main", IOCTL_PLACES.open!));
-  expectStep(pendingStep("api-version", "KVM_GET_API_VERSION", "main", IOCTL_PLACES.KVM_GET_API_VERSION!));
-  expectStep(pendingStep("create-vm", "KVM_CREATE_VM", "main", IOCTL_PLACES.KVM_CREATE_VM!));
+  expectStep(pendingStep("open", "open", "main", placeOf("open", "main")));
+  expectStep(pendingStep("api-version", "KVM_GET_API_VERSION", "main", placeOf("KVM_GET_API_VERSION", "main")));
+  expectStep(pendingStep("create-vm", "KVM_CREATE_VM", "main", placeOf("KVM_CREATE_VM", "main")));
   if (kernelIrqchip) {
-    expectStep(pendingStep("create-irqchip", "KVM_CREATE_IRQCHIP", "main", IOCTL_PLACES.KVM_CREATE_IRQCHIP!));
-    expectStep(pendingStep("create-pit2", "KVM_CREATE_PIT2", "main", IOCTL_PLACES.KVM_CREATE_PIT2!));
+    expectStep(pendingStep("create-irqchip", "KVM_CREATE_IRQCHIP", "main", placeOf("KVM_CREATE_IRQCHIP", "main")));
+    expectStep(pendingStep("create-pit2", "KVM_CREATE_PIT2", "main", placeOf("KVM_CREATE_PIT2", "main")));
   }
-  expectStep(pendingStep("set-memory", "KVM_SET_USER_MEMORY_REGION", "main", IOCTL_PLACES.KVM_SET_USER_MEMORY_REGION!));
+  expectStep(pendingStep("set-memory", "KVM_SET_USER_MEMORY_REGION", "main", placeOf("KVM_SET_USER_MEMORY_REGION", "main")));
   for (let n = 0; n < vcpus; n++) {
-    expectStep(pendingStep(`create-vcpu-${n}`, "KVM_CREATE_VCPU", threadName(n), IOCTL_PLACES.KVM_CREATE_VCPU!, { vcpu: n }));
+    expectStep(pendingStep(`create-vcpu-${n}`, "KVM_CREATE_VCPU", threadName(n), placeOf("KVM_CREATE_VCPU", threadName(n)), { vcpu: n }));
   }
   expectStep(pendingStep("release", RELEASE_MARKER, "main", EVENT_PLACES.release, { event: "release" }));
   for (let n = 0; n < vcpus; n++) {
@@ -210,8 +191,8 @@ export function lifecycleAt(store: TraceStore, cursorSeq: number, options: Lifec
   for (let n = 0; n < vcpus; n++) {
     expectStep(pendingStep(`close-vcpu-${n}`, "close", threadName(n), placeOf("close", threadName(n)), { vcpu: n }));
   }
-  expectStep(pendingStep("close-vm", "close", "main", IOCTL_PLACES.close!));
-  expectStep(pendingStep("close-kvm", "close", "main", IOCTL_PLACES.close!));
+  expectStep(pendingStep("close-vm", "close", "main", placeOf("close", "main")));
+  expectStep(pendingStep("close-kvm", "close", "main", placeOf("close", "main")));
   const end = expectStep(pendingStep("end", "end", "main", EVENT_PLACES.end, { event: "end" }));
 
   const light = (id: string, rec: IoctlRecord): boolean => {

@@ -123,7 +123,7 @@ export class RunConnection {
     let greeted = false;
     ws.onmessage = (ev: MessageEvent<ArrayBuffer | string>) => {
       if (typeof ev.data !== "string") {
-        if (this.store.appendBytes(new Uint8Array(ev.data)) > 0) this.events.onRecords();
+        if (this.store.appendBytes(new Uint8Array(ev.data)) > 0 || this.store.full) this.events.onRecords();
         return;
       }
       let msg: ServerMessage;
@@ -146,7 +146,15 @@ export class RunConnection {
           break;
         case "status":
           this.setRun(msg.run);
-          if (!msg.run.live) void this.queueFill(this.store.maxSeq + 1).then(() => this.events.onState({ kind: "complete" }));
+          if (!msg.run.live) {
+            // The run ended: fill every gap still open (a thinned stream, a failed page), then the
+            // socket has nothing more to say.
+            void this.queueFill(this.store.firstMissingSeq()).then(() => {
+              if (this.closed) return;
+              this.events.onState({ kind: "complete" });
+              ws.close();
+            });
+          }
           break;
         case "skipped":
           void this.queueFill(msg.fromSeq, msg.toSeq);
@@ -189,10 +197,14 @@ export class RunConnection {
 
   /** Fetches stored records from `fromSeq` (to `toSeq`) into the store, one fill at a time. */
   private queueFill(fromSeq: number, toSeq = Infinity): Promise<void> {
-    this.filling = this.filling.then(
-      () => this.fill(fromSeq, toSeq),
-      () => this.fill(fromSeq, toSeq),
-    ).catch((err: unknown) => {
+    // One retry after a short pause: a page that failed (the service restarting) must not leave a
+    // hole that the page then calls complete.
+    const attempt = () =>
+      this.fill(fromSeq, toSeq).catch(async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        return this.fill(Math.max(fromSeq, this.store.firstMissingSeq()), toSeq);
+      });
+    this.filling = this.filling.then(attempt, attempt).catch((err: unknown) => {
       this.events.onError?.(`could not load stored records: ${(err as Error).message}`);
     });
     return this.filling;
@@ -200,11 +212,11 @@ export class RunConnection {
 
   private async fill(fromSeq: number, toSeq = Infinity): Promise<void> {
     let next: number | null = fromSeq;
-    while (next !== null && next <= toSeq && !this.closed) {
+    while (next !== null && next <= toSeq && !this.closed && !this.store.full) {
       // Pages the store already holds are skipped by seq; start past what we have when we can.
       const page: { bytes: Uint8Array; next: number | null } = await this.client.recordPage(this.runId, next);
       if (this.closed) return;
-      if (this.store.appendBytes(page.bytes) > 0) this.events.onRecords();
+      if (this.store.appendBytes(page.bytes) > 0 || this.store.full) this.events.onRecords();
       next = page.next;
     }
   }

@@ -1,13 +1,17 @@
 // Where each exit and ioctl is handled: in our VMM (file and function) and in qemu-kvm 0.14 (the
 // function that played the same role in the article the project grew from). Pure data plus a
-// lookup. A test reads the named files and fails when a function moves or is renamed, and checks
-// every article line number against the article's listings.
+// lookup; the ioctls come from the one table in ioctl-places.ts. A test reads the named files and
+// fails when a function moves or is renamed, and checks every article line number against the
+// article's listings.
 import { exitReasonInfo, IOCTLS, KvmExit, QEMU_RUN_LOOP, type TraceRecord } from "@kvmscope/shared";
 import { rangeById, rangeOfAddress, rangeOfPort, type DeviceRangeId } from "./devices";
+import { bindingOf, ioctlPlace, issuersOf, QEMU_VCPU_LOOP, type ArticleLine } from "./ioctl-places";
 import {
   KVM_BINDING as BINDING, VMM_BUS as BUS, VMM_DISPATCH as DISPATCH, VMM_EXIT_LOOP as LOOP_FILE, VMM_MACHINE as MACHINE,
-  VMM_RESET as RESET, VMM_THREAD as THREAD,
+  VMM_THREAD as THREAD,
 } from "./vmm-files";
+
+export type { ArticleLine } from "./ioctl-places";
 
 /** What a piece of our code does for this record. */
 export type CodeRole = "handler" | "loop" | "bus" | "device" | "caller" | "binding" | "afterwards";
@@ -17,14 +21,6 @@ export interface CodeRef {
   file: string;
   fn: string;
   role: CodeRole;
-}
-
-/** A line the article shows: a line of `file`, inside function `fn`, containing `shows`. */
-export interface ArticleLine {
-  file: string;
-  fn: string;
-  line: number;
-  shows: string;
 }
 
 /** The qemu-kvm 0.14 function that played this role, and where the article shows it at work (when it does). */
@@ -42,15 +38,17 @@ export interface SourceMapping {
   qemu: QemuRole | null;
 }
 
-/** The vCPU loop every exit returns to. qemu-kvm 0.14: kvm_main_loop_cpu (qemu-kvm.c) around kvm_cpu_exec (kvm-all.c). */
+/** The vCPU loop every exit returns to. qemu-kvm 0.14: kvm_main_loop_cpu (qemu-kvm.c), around kvm_cpu_exec. */
 export const EXIT_LOOP: { vmm: CodeRef; qemu: QemuRole } = {
   vmm: { file: LOOP_FILE, fn: "runExitLoop", role: "loop" },
-  qemu: { fn: "kvm_main_loop_cpu", file: "qemu-kvm.c", at: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1495, shows: "kvm_cpu_exec" } },
+  qemu: { fn: QEMU_VCPU_LOOP.fn, file: QEMU_VCPU_LOOP.file, at: QEMU_VCPU_LOOP.at },
 };
 
 // The article's listing of kvm_cpu_exec (kvm-all.c): KVM_RUN at 941, the switch on exit_reason at
 // 961, the KVM_EXIT_IO case calling kvm_handle_io at 964, KVM_EXIT_MMIO calling
-// cpu_physical_memory_rw at 972, and the KVM_EXIT_IRQ_WINDOW_OPEN case at 978.
+// cpu_physical_memory_rw at 972, and the KVM_EXIT_IRQ_WINDOW_OPEN case at 978. (That body is
+// upstream QEMU's, compiled out in the qemu-kvm tree; qemu-kvm 0.14 switched on exit_reason in
+// kvm_run, qemu-kvm.c: see ioctl-places.ts. The exits' qemu functions come from @kvmscope/shared.)
 const IN_KVM_CPU_EXEC = (line: number, shows: string): ArticleLine => ({ file: QEMU_RUN_LOOP.file, fn: QEMU_RUN_LOOP.fn, line, shows });
 const EXIT_LINES: Readonly<Partial<Record<number, ArticleLine>>> = {
   [KvmExit.IO]: IN_KVM_CPU_EXEC(964, "kvm_handle_io"),
@@ -121,55 +119,19 @@ export function exitSource(code: number, access?: { port?: number; addr?: number
   return { vmm: EXIT_VMM[code] ?? [dispatch("dispatchExit")], qemu };
 }
 
-// Ioctls: who issues each one (ours), and the binding method that makes the system call.
-const caller = (file: string, fn: string): CodeRef => ({ file, fn, role: "caller" });
-const binding = (fn: string): CodeRef => ({ file: BINDING, fn, role: "binding" });
-const IN_RUN = caller(MACHINE, "Machine.run");
-
-const IOCTL_VMM: Readonly<Record<string, CodeRef[]>> = {
-  open: [IN_RUN, binding("Kvm.open")],
-  close: [IN_RUN, caller(THREAD, "main"), binding("IoctlIssuer.close")],
-  KVM_GET_API_VERSION: [IN_RUN, binding("Kvm.getApiVersion")],
-  KVM_CHECK_EXTENSION: [IN_RUN, binding("Kvm.checkExtension")],
-  KVM_GET_VCPU_MMAP_SIZE: [IN_RUN, binding("Kvm.getVcpuMmapSize")],
-  KVM_GET_SUPPORTED_CPUID: [IN_RUN, binding("Kvm.getSupportedCpuid")],
-  KVM_CREATE_VM: [IN_RUN, binding("Kvm.createVm")],
-  KVM_SET_USER_MEMORY_REGION: [IN_RUN, binding("Vm.setUserMemoryRegion")],
-  KVM_SET_TSS_ADDR: [IN_RUN, binding("Vm.setTssAddr")],
-  KVM_SET_IDENTITY_MAP_ADDR: [IN_RUN, binding("Vm.setIdentityMapAddr")],
-  KVM_CREATE_IRQCHIP: [IN_RUN, binding("Vm.createIrqchip")],
-  KVM_CREATE_PIT2: [IN_RUN, binding("Vm.createPit2")],
-  KVM_IRQ_LINE: [binding("Vm.irqLine")],
-  KVM_CREATE_VCPU: [caller(THREAD, "main"), binding("Vm.createVcpu")],
-  KVM_RUN: [caller(LOOP_FILE, "runExitLoop"), binding("Vcpu.run")],
-  KVM_GET_REGS: [binding("Vcpu.getRegs")],
-  KVM_SET_REGS: [caller(RESET, "resetToBootSector"), binding("Vcpu.setRegs")],
-  KVM_GET_SREGS: [caller(RESET, "resetToBootSector"), caller(THREAD, "main"), binding("Vcpu.getSregs")],
-  KVM_SET_SREGS: [caller(RESET, "resetToBootSector"), binding("Vcpu.setSregs")],
-  KVM_SET_CPUID2: [caller(RESET, "resetToBootSector"), binding("Vcpu.setCpuid2")],
-  KVM_INTERRUPT: [caller(LOOP_FILE, "injectPendingInterrupt"), binding("Vcpu.interrupt")],
-  KVM_GET_MP_STATE: [binding("Vcpu.getMpState")],
-  KVM_SET_MP_STATE: [caller(THREAD, "main"), binding("Vcpu.setMpState")],
-  KVM_GET_STATS_FD: [caller(THREAD, "main"), binding("Vcpu.getStatsFd")],
-  KVM_SET_GUEST_DEBUG: [binding("Vcpu.setGuestDebug")],
-};
-
-// Only the steps the article shows (or names) get a qemu counterpart: kvm_init opens /dev/kvm
-// (qemu-kvm.c line 155) and sets KVM up; kvm_create_vm issues KVM_CREATE_VM (line 316);
-// ap_main_loop calls kvm_create_vcpu on the new thread (line 1527); kvm_cpu_exec issues KVM_RUN
-// (kvm-all.c line 941).
-const IOCTL_QEMU: Readonly<Record<string, QemuRole>> = {
-  open: { fn: "kvm_init", file: "qemu-kvm.c", at: { file: "qemu-kvm.c", fn: "kvm_init", line: 155, shows: "/dev/kvm" } },
-  KVM_GET_API_VERSION: { fn: "kvm_init", file: "qemu-kvm.c" },
-  KVM_CHECK_EXTENSION: { fn: "kvm_init", file: "qemu-kvm.c" },
-  KVM_CREATE_VM: { fn: "kvm_create_vm", file: "qemu-kvm.c", at: { file: "qemu-kvm.c", fn: "kvm_create_vm", line: 316, shows: "KVM_CREATE_VM" } },
-  KVM_CREATE_VCPU: { fn: "kvm_create_vcpu", file: "qemu-kvm.c", at: { file: "qemu-kvm.c", fn: "ap_main_loop", line: 1527, shows: "kvm_create_vcpu" } },
-  KVM_RUN: { fn: QEMU_RUN_LOOP.fn, file: QEMU_RUN_LOOP.file, at: IN_KVM_CPU_EXEC(941, "KVM_RUN") },
-};
-
+// Ioctls: the functions of ours that issue each one, then the binding method that makes the
+// system call (ioctl-places.ts). The qemu side is shown only where the article names the function:
+// the panel's words for the qemu side speak of the article.
 /** Where an ioctl is issued (ours) and what issued it in qemu-kvm 0.14 (null where the article does not say). */
 export function ioctlSource(name: string): SourceMapping {
-  return { vmm: IOCTL_VMM[name] ?? [], qemu: IOCTL_QEMU[name] ?? null };
+  const binding = bindingOf(name);
+  const vmm: CodeRef[] = [
+    ...issuersOf(name).map(({ file, fn }): CodeRef => ({ file, fn, role: "caller" })),
+    { ...binding, role: "binding" },
+  ];
+  const q = ioctlPlace(name)?.qemu ?? null;
+  if (q === null || !q.named) return { vmm, qemu: null };
+  return { vmm, qemu: q.at === undefined ? { fn: q.fn, file: q.file } : { fn: q.fn, file: q.file, at: q.at } };
 }
 
 /** The mapping for any record: exits and ioctls; null for markers, statistics and lost records. */

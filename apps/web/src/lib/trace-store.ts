@@ -32,9 +32,27 @@ function grow<T extends Float64Array | Uint32Array | Uint16Array | Uint8Array | 
   return b;
 }
 
+/**
+ * At most this many records are held (about 180 bytes each with the columns: ~360 MB). A guest
+ * that exits 140,000 times a second for minutes would otherwise take the tab down; past the cap
+ * the page says so and points to the export, which has every record.
+ */
+export const STORE_MAX_RECORDS = 2_000_000;
+
 export class TraceStore {
   /** Rows held. */
   count = 0;
+  /** Records offered after the store was full (not kept). */
+  refused = 0;
+  /** Seq index entries beyond this are kept in a Map: one record with a huge seq must not allocate gigabytes. */
+  private static readonly DENSE_SEQ_SLACK = 1 << 20;
+
+  constructor(readonly maxRecords = STORE_MAX_RECORDS) {}
+
+  /** True once maxRecords are held: later records are counted in `refused`, not kept. */
+  get full(): boolean {
+    return this.count >= this.maxRecords;
+  }
   /** Bumped on every change: views memoize on it. */
   version = 0;
 
@@ -79,12 +97,16 @@ export class TraceStore {
     const n = bytes.byteLength / RECORD_SIZE;
     if (n === 0) return 0;
     const src = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.reserve(this.count + n);
+    this.reserve(Math.min(this.count + n, this.maxRecords));
     let added = 0;
     for (let i = 0; i < n; i++) {
       const o = i * RECORD_SIZE;
       const seq = src.getUint32(o + H.seq, true);
-      if (seq < this.seqRow.length && this.seqRow[seq]! >= 0 && seq <= this.maxSeq) continue;
+      if (this.rowOfSeq(seq) >= 0) continue;
+      if (this.full) {
+        this.refused += n - i;
+        break;
+      }
       const row = this.count;
       const chunk = row >>> CHUNK_SHIFT;
       if (chunk === this.chunks.length) {
@@ -110,8 +132,7 @@ export class TraceStore {
         : code === KvmExit.IO ? src.getUint16(o + EXIT_IO.port, true)
         : code === KvmExit.MMIO ? src.getFloat64(o + EXIT_MMIO.addr, true)
         : 0;
-      this.seqRow = grow(this.seqRow, seq + 1, (k) => new Int32Array(k).fill(-1));
-      this.seqRow[seq] = row;
+      this.setRowOfSeq(seq, row);
       if (seq > this.maxSeq) this.maxSeq = seq;
       if (ts > this.endTs) this.endTs = ts;
       if (thread !== MAIN_THREAD && !this.vcpus.includes(thread)) {
@@ -138,16 +159,28 @@ export class TraceStore {
   }
 
   private contiguous = 0;
+  private sparseSeqRow = new Map<number, number>();
+
+  private setRowOfSeq(seq: number, row: number): void {
+    if (seq < this.count * 4 + TraceStore.DENSE_SEQ_SLACK) {
+      this.seqRow = grow(this.seqRow, seq + 1, (k) => new Int32Array(k).fill(-1));
+      this.seqRow[seq] = row;
+    } else this.sparseSeqRow.set(seq, row);
+  }
 
   /** The lowest sequence number not held (where a gap in the history starts), amortised O(1). */
   firstMissingSeq(): number {
-    while (this.contiguous < this.seqRow.length && this.seqRow[this.contiguous]! >= 0) this.contiguous++;
+    while (this.rowOfSeq(this.contiguous) >= 0) this.contiguous++;
     return this.contiguous;
   }
 
   /** The row holding sequence number `seq`, or -1. */
   rowOfSeq(seq: number): number {
-    return Number.isInteger(seq) && seq >= 0 && seq < this.seqRow.length ? this.seqRow[seq]! : -1;
+    if (Number.isInteger(seq) && seq >= 0 && seq < this.seqRow.length) {
+      const row = this.seqRow[seq]!;
+      if (row >= 0) return row;
+    }
+    return this.sparseSeqRow.get(seq) ?? -1;
   }
 
   /** The whole record at `row`, decoded (the NDJSON shape). */
@@ -171,7 +204,7 @@ export class TraceStore {
   /** Forgets everything (a new run in the same view). */
   clear(): void {
     const v = this.version + 1;
-    Object.assign(this, new TraceStore());
+    Object.assign(this, new TraceStore(this.maxRecords));
     this.version = v;
   }
 
