@@ -2,6 +2,13 @@
 // `npm start`: the VMM service and the web app (its production build), each in its own process,
 // started together and stopped together. Prints both addresses once both answer.
 //
+// Each child runs in a process group of its own (detached): Ctrl-C in the terminal reaches this
+// script alone, which then sends each child one SIGTERM. Were they in the terminal's group, the
+// service would get the terminal's SIGINT and our SIGTERM at once, and a second signal may end it
+// before it has stored the last records of its live runs. The status is not 0 if a child did not
+// stop cleanly: killed by a signal, or a status other than the ones it ends with when it has
+// handled SIGTERM (the service: 0; Next.js: 143, 128 + SIGTERM, after its own cleanup).
+//
 //   npm start [-- --port 3000] [--service-port 7070] [--host 127.0.0.1] [--data ./data]
 //   env: KVMSCOPE_WEB_PORT, KVMSCOPE_PORT, KVMSCOPE_HOST, KVMSCOPE_DATA
 import { spawn } from "node:child_process";
@@ -70,11 +77,12 @@ if (host === "127.0.0.1") origins.push(`http://localhost:${webPort}`);
 const children = new Set();
 let stopping = false;
 
-function start(name, args, extraEnv) {
+function start(name, args, extraEnv, stoppedStatuses = [0]) {
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
+    detached: true,
   });
   children.add(child);
   child.stdout.on("data", (chunk) => process.stdout.write(chunk));
@@ -83,7 +91,13 @@ function start(name, args, extraEnv) {
     if (!stopping) {
       process.stderr.write(`kvmscope start: the ${name} ended (${signal ?? `status ${code}`}); stopping the rest\n`);
       stop(code === 0 ? 1 : code ?? 1);
-    } else if (children.size === 0) process.exit(process.exitCode ?? 0);
+      return;
+    }
+    if (signal !== null || !stoppedStatuses.includes(code)) {
+      process.stderr.write(`kvmscope start: the ${name} did not stop cleanly (${signal ?? `status ${code}`})\n`);
+      if (!process.exitCode) process.exitCode = 1;
+    }
+    if (children.size === 0) process.exit(process.exitCode ?? 0);
   });
   return child;
 }
@@ -99,13 +113,19 @@ function stop(status) {
 
 process.on("SIGINT", () => stop(0));
 process.on("SIGTERM", () => stop(0));
+// The terminal closing no longer reaches the children (their own groups): it stops them through us.
+process.on("SIGHUP", () => stop(0));
+// If this script ends any other way (an error of its own), it does not leave the children running.
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGTERM");
+});
 
 start("VMM service", [
   join(root, "apps", "vmm", "bin", "kvmscope.js"), "serve", "--port", String(servicePort), "--host", host,
   ...(values.data !== undefined ? ["--data", values.data] : []),
   ...origins.flatMap((o) => ["--allow-origin", o]),
 ]);
-start("web app", [nextBin, "start", webDir, "--port", String(webPort), "--hostname", host], { KVMSCOPE_SERVICE_URL: serviceUrl });
+start("web app", [nextBin, "start", webDir, "--port", String(webPort), "--hostname", host], { KVMSCOPE_SERVICE_URL: serviceUrl }, [0, 143]);
 
 async function answers(url) {
   try {

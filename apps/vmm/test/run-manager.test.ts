@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TraceRecord, decodeBatch } from "@kvmscope/shared";
-import { ConfigError, ConflictError, LimitError, NotFoundError, RunManager, type RunListener } from "@kvmscope/vmm";
+import { ConfigError, ConflictError, DEFAULT_LIMITS, LimitError, NotFoundError, RunManager, type RunListener } from "@kvmscope/vmm";
+import { parseImport } from "../src/service/run-manager.js";
 import { kvm } from "./helpers.js";
 
 async function readAll(m: RunManager, id: string): Promise<TraceRecord[]> {
@@ -197,5 +198,48 @@ describe.skipIf(!kvm.ok)("the run manager on real KVM and SQLite", () => {
     } finally {
       await again.shutdown();
     }
+  });
+});
+
+describe("importing an export whose seqs are not 0..n-1", () => {
+  const ndjson = (seqs: number[]): string =>
+    [
+      JSON.stringify({ type: "run", version: 1, id: "x", guest: "hello", vcpus: 1, memMiB: 16, irqchip: "user" }),
+      ...seqs.map((seq, i) => JSON.stringify({ type: "marker", seq, ts: i, thread: "main", text: `m${i}` })),
+      JSON.stringify({ type: "end", outcome: "halted" }),
+    ].join("\n") + "\n";
+  const texts = (rs: TraceRecord[]): string[] => rs.map((r) => (r.type === "marker" ? r.text : r.type));
+
+  it("numbers the records densely from 0 in seq order, so a seq near 2^32 costs one record, not 2^32", () => {
+    const { records } = parseImport(ndjson([0, 4294967280]));
+    expect(records.map((r) => r.seq)).toEqual([0, 1]);
+    expect(texts(records)).toEqual(["m0", "m1"]);
+    // Out of order, repeated, with gaps: sorted by seq (ties in file order), then renumbered.
+    const shuffled = parseImport(ndjson([70, 5, 9000, 5, 12]));
+    expect(shuffled.records.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect(texts(shuffled.records)).toEqual(["m1", "m3", "m4", "m0", "m2"]);
+    // Seqs that already increase within twice the record count are an export's own: kept.
+    expect(parseImport(ndjson([0, 1, 2, 3])).records.map((r) => r.seq)).toEqual([0, 1, 2, 3]);
+    expect(parseImport(ndjson([0, 2, 3, 7])).records.map((r) => r.seq)).toEqual([0, 2, 3, 7]);
+    expect(parseImport(ndjson([0, 2, 3, 8])).records.map((r) => r.seq)).toEqual([0, 1, 2, 3]);
+  });
+
+  it("stores them renumbered", async () => {
+    const m = await RunManager.open({ dataDir: mkdtempSync(join(tmpdir(), "kvmscope-import-")) });
+    try {
+      const run = await m.importRun(ndjson([0, 4294967280]));
+      expect(run).toMatchObject({ imported: true, recordCount: 2 });
+      const stored = await readAll(m, run.id);
+      expect(stored.map((r) => r.seq)).toEqual([0, 1]);
+      expect(texts(stored)).toEqual(["m0", "m1"]);
+    } finally {
+      await m.shutdown();
+    }
+  });
+});
+
+describe("the service's time limits", () => {
+  it("give a class session's runs 4 hours by default, a run of one's own 10 minutes", () => {
+    expect(DEFAULT_LIMITS).toMatchObject({ maxRunSeconds: 600, maxClassRunSeconds: 4 * 3600 });
   });
 });

@@ -1,6 +1,9 @@
 // `kvmscope serve` as a command: its arguments and environment, the line it prints, and the order
 // of its shutdown (stop serving, then shut the service down), over a service that does nothing.
-import { resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { serveCommand, readServeEnv, type OpenOptions } from "../src/service/serve-command.js";
 import type { RunService } from "../src/service/types.js";
@@ -79,9 +82,9 @@ describe("kvmscope serve", () => {
   });
 
   it("hands the limits given as flags to the service", async () => {
-    const s = serve(["--port", "0", "--max-runs", "2", "--max-vcpus", "8", "--max-mem", "512", "--max-run-seconds", "30"]);
+    const s = serve(["--port", "0", "--max-runs", "2", "--max-vcpus", "8", "--max-mem", "512", "--max-run-seconds", "30", "--max-class-seconds", "7200"]);
     await until(() => s.out.length > 0);
-    expect(s.opened[0]?.limits).toEqual({ maxConcurrentRuns: 2, maxTotalVcpus: 8, maxTotalMemMiB: 512, maxRunSeconds: 30 });
+    expect(s.opened[0]?.limits).toEqual({ maxConcurrentRuns: 2, maxTotalVcpus: 8, maxTotalMemMiB: 512, maxRunSeconds: 30, maxClassRunSeconds: 7200 });
     s.stop("SIGTERM");
     expect(await s.status).toBe(0);
   });
@@ -113,6 +116,8 @@ describe("kvmscope serve", () => {
       [["--port", "http"], {}, /--port must be a port number from 0 to 65535, got "http"/],
       [["--max-runs", "0"], {}, /--max-runs must be a whole number of at least 1, got "0"/],
       [["--max-mem", "lots"], {}, /--max-mem must be a whole number of at least 1, got "lots"/],
+      [["--max-class-seconds", "0"], {}, /--max-class-seconds must be a whole number of at least 1, got "0"/],
+      [["--max-class-seconds", "86401"], {}, /--max-class-seconds must be at most 86400 \(24 hours\), got "86401"/],
       [["extra"], {}, /Unexpected argument 'extra'|positional/i],
       [["--allow-origin", "http://127.0.0.1:3000/runs"], {}, /--allow-origin takes an origin such as http:\/\/127\.0\.0\.1:3000 .*got "http:\/\/127\.0\.0\.1:3000\/runs"/],
       [[], { KVMSCOPE_ALLOW_ORIGINS: "localhost:3000" }, /--allow-origin takes an origin/],
@@ -135,5 +140,55 @@ describe("kvmscope serve", () => {
     expect(second.events).toEqual(["shutdown"]);
     first.stop("SIGTERM");
     expect(await first.status).toBe(0);
+  });
+});
+
+describe("kvmscope serve and its signals", () => {
+  const SERVE = new URL("../dist/service/serve-command.js", import.meta.url).href;
+
+  /** `kvmscope serve` in a process of its own, over a service whose shutdown takes `shutdownMs`. */
+  async function serveProcess(shutdownMs: number): Promise<{ pid: number; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+    const dir = mkdtempSync(join(tmpdir(), "kvmscope-signals-"));
+    const script = join(dir, "serve.mjs");
+    writeFileSync(script, `
+      const { serveCommand } = await import(${JSON.stringify(SERVE)});
+      const service = {
+        listGuests: () => [],
+        async shutdown() {
+          await new Promise((r) => setTimeout(r, ${shutdownMs}));
+          process.stderr.write("records stored\\n");
+        },
+      };
+      process.exitCode = await serveCommand(["--port", "0", "--data", ${JSON.stringify(dir)}], async () => service);
+    `);
+    const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("exit", (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      r({ code, signal });
+    }));
+    await new Promise<void>((r) => child.stdout.on("data", (d: Buffer) => d.toString().includes("kvmscope service on") && r()));
+    // The line is printed just before the handlers are installed: give the process that moment.
+    await new Promise((r) => setTimeout(r, 200));
+    return { pid: child.pid!, stderr: () => err, exited };
+  }
+
+  it("takes SIGINT and SIGTERM together (one Ctrl-C, from the terminal and from a wrapper) as one stop, and finishes it", async () => {
+    const s = await serveProcess(1000);
+    process.kill(s.pid, "SIGINT");
+    await new Promise((r) => setTimeout(r, 50));
+    process.kill(s.pid, "SIGTERM");
+    expect(await s.exited).toEqual({ code: 0, signal: null });
+    expect(s.stderr()).toMatch(/SIGINT: stopping live runs[\s\S]*records stored[\s\S]*kvmscope serve: stopped/);
+  });
+
+  it("quits at once on a second Ctrl-C", async () => {
+    const s = await serveProcess(5000);
+    process.kill(s.pid, "SIGINT");
+    await new Promise((r) => setTimeout(r, 50));
+    process.kill(s.pid, "SIGINT");
+    expect(await s.exited).toEqual({ code: null, signal: "SIGINT" });
+    expect(s.stderr()).not.toMatch(/records stored/);
   });
 });

@@ -4,20 +4,44 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
-  decodeBatch, encodeBatch, type ExitRecord, H, RECORD_SIZE, type ServerMessage, ServerMessage as ServerMessageSchema, WsClose,
+  decodeBatch, encodeBatch, type ExitRecord, H, RECORD_SIZE, type ServerMessage, ServerMessage as ServerMessageSchema, type SessionInfo,
+  WsClose,
 } from "@kvmscope/shared";
 import type { GuestInfo } from "../src/guests.js";
 import { startServer, type RunningServer } from "../src/service/server.js";
 import {
-  ConflictError, type ControlRequest, NotFoundError, type RecordQuery, type RunInfo, type RunListener, type RunRequest, type RunService,
+  type ClassSessionService, ConflictError, type ControlRequest, NotFoundError, type RecordQuery, type RunInfo, type RunListener,
+  type RunRequest, type RunService,
 } from "../src/service/types.js";
 import { runInfo } from "./service-fixtures.js";
 
+const SESSION: SessionInfo = {
+  code: "K7QH2M", walkthroughId: "exit-loop", status: "open", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z",
+  step: -1, busy: false, reached: [], runs: { main: "live1", compare: null }, revealed: [], error: null,
+};
+
+/** One class session, K7QH2M, that never changes: enough for its socket. */
+function fakeSessions(): ClassSessionService {
+  const no = (): never => {
+    throw new Error("not in these tests");
+  };
+  return {
+    catalog: no, walkthrough: no, create: no, get: no, advance: no, reveal: no, end: no,
+    subscribe: async (code, listener) => {
+      if (code !== SESSION.code) throw new NotFoundError(`no class session with the join code ${code}`);
+      listener(SESSION);
+      return () => {};
+    },
+  };
+}
+
 /** Runs whose records, console output and status the test emits to every subscribed viewer. */
 class FakeRunService implements RunService {
+  readonly sessions = fakeSessions();
   readonly runs = new Map<string, RunInfo>([
     ["live1", runInfo("live1")],
     ["busy1", runInfo("busy1")],
+    ["smp1", runInfo("smp1", { config: { vcpus: 2, memMiB: 16, irqchip: "user", mode: "live", timeoutSec: 10, maxExits: null } })],
     ["done1", runInfo("done1", { status: "finished", live: false })],
   ]);
   readonly listeners = new Map<string, Set<RunListener>>();
@@ -310,6 +334,49 @@ describe("controlling a run over its WebSocket", () => {
   });
 });
 
+describe("a client that sends what is refused", () => {
+  const closedWithin = (v: Viewer, ms: number): Promise<number | "still open"> =>
+    Promise.race([v.closed.then((c) => c.code), new Promise<"still open">((r) => setTimeout(() => r("still open"), ms))]);
+  const errors = (v: Viewer): number => v.json.filter((m) => m.type === "error").length;
+
+  it("is closed (4400) on a run socket after 20 refused messages in a row; an acknowledged one starts the count again", async () => {
+    const v = Viewer.connect("?run=live1");
+    await v.nextJson("hello");
+    for (let i = 0; i < 19; i++) v.send("{not json");
+    await v.until(() => errors(v) === 19, "19 refusals");
+    v.send({ type: "control", action: "pause" });
+    await v.nextJson("ack");
+    for (let i = 0; i < 19; i++) v.send({ type: "dance" });
+    await v.until(() => errors(v) === 38, "19 more refusals");
+    expect(v.ws.readyState).toBe(WebSocket.OPEN);
+    v.send({ type: "dance" });
+    expect(await closedWithin(v, 5000)).toBe(WsClose.BadRequest);
+    expect(errors(v)).toBe(39);
+  });
+
+  it("costs a flooding run socket 20 error frames, however much it sends", async () => {
+    const v = Viewer.connect("?run=done1"); // every control of a finished run is refused (409)
+    await v.nextJson("hello");
+    for (let i = 0; i < 2000; i++) v.send({ type: "control", action: "resume", id: i });
+    expect(await closedWithin(v, 5000)).toBe(WsClose.BadRequest);
+    expect(errors(v)).toBe(20);
+    expect(v.json.filter((m) => m.type === "error").every((m) => m.type === "error" && m.status === 409)).toBe(true);
+  });
+
+  it("is closed (4400) on a session socket at its first message, with one error frame", async () => {
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws?session=K7QH2M`);
+    const frames: { type: string; status?: number }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(String(data)) as { type: string }));
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    await new Promise<void>((resolve) => ws.once("open", () => resolve()));
+    for (let i = 0; i < 2000; i++) ws.send("x");
+    const code = await Promise.race([closed, new Promise<"still open">((r) => setTimeout(() => r("still open"), 5000))]);
+    expect(code).toBe(WsClose.BadRequest);
+    expect(frames.map((f) => f.type)).toEqual(["session", "error"]);
+    expect(frames[1]).toMatchObject({ status: 400, message: expect.stringMatching(/^a session socket only listens/) });
+  });
+});
+
 describe("a slow viewer", () => {
   it("gets a skipped marker covering exactly what it missed, while a fast viewer of the same run gets everything", async () => {
     const fast = Viewer.connect("?run=busy1");
@@ -372,6 +439,30 @@ describe("a slow viewer", () => {
     const next = slow.frames.at(-1)!;
     expect(next.kind === "binary" && seqsOf(next.bytes)).toEqual([total + 1, total + 2, total + 3]);
     fast.ws.close();
+    slow.ws.close();
+  });
+
+  it("gets a skipped frame spanning every record it missed when a later batch (another vCPU's) holds lower seqs", async () => {
+    const slow = Viewer.connect("?run=smp1");
+    await slow.nextJson("status");
+    const slowSocket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    slowSocket.pause();
+    // vCPU 1's batches, until the viewer has long been dropping them ...
+    const FROM = 100_000;
+    let seq = FROM;
+    for (let b = 0; b < 768; b++) {
+      service.emitRecords("smp1", batch(seq, 256), seq, seq + 255);
+      seq += 256;
+      if (b % 8 === 0) await new Promise((r) => setImmediate(r));
+    }
+    // ... then vCPU 0's, drained after them, with lower seqs.
+    service.emitRecords("smp1", batch(1000, 10), 1000, 1009);
+    slowSocket.resume();
+    await slow.until(() => slow.json.some((m) => m.type === "skipped"), "the skipped frame", 20_000);
+    const markers = slow.json.flatMap((m) => (m.type === "skipped" ? [m] : []));
+    expect(markers).toHaveLength(1);
+    const received = slow.frames.reduce((n, f) => n + (f.kind === "binary" ? f.bytes.byteLength / RECORD_SIZE : 0), 0);
+    expect(markers[0]).toEqual({ type: "skipped", fromSeq: 1000, toSeq: seq - 1, count: seq - FROM - received + 10 });
     slow.ws.close();
   });
 

@@ -294,10 +294,14 @@ describe.skipIf(!kvm.ok)("class sessions on real KVM and SQLite", () => {
     const student = await Student.join(server.url, code);
     expect((await api("POST", `/api/runs/${session.runs.main}/control`, { action: "stop" }, token)).status).toBe(200);
     await until(async () => !(await api<RunInfo>("GET", `/api/runs/${session.runs.main}`)).body.live, "the stopped run");
+    // The session said so the moment the run ended, before anyone tried to go on.
+    const ended = "the main run ended (stopped: stopped on request): end this session and start a new one";
+    await until(() => student.last.error === ended, "the run's end on the student's screen");
+    expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body).toMatchObject({ error: ended, status: "open" });
     const r = await api<{ error: string }>("POST", `/api/sessions/${code}/advance`, {}, token);
     expect(r.status).toBe(422);
     expect(r.body.error).toMatch(/^step 1 \(loop\): the main run ended/);
-    await until(() => student.last.error !== null, "the error on the student's screen");
+    await until(() => student.last.error === r.body.error, "the error on the student's screen");
     expect(student.last).toMatchObject({ error: r.body.error, busy: false, step: -1, status: "open" });
   });
 
@@ -324,9 +328,8 @@ describe.skipIf(!kvm.ok)("class sessions on real KVM and SQLite", () => {
     // A session socket only listens: what a student sends there moves nothing.
     const talker = await Student.join(server.url, code);
     talker.ws.send(JSON.stringify({ type: "control", action: "resume" }));
-    await until(() => talker.frames.some((f) => f.type === "error"), "the refusal");
+    expect(await talker.closed).toBe(WsClose.BadRequest);
     expect(talker.frames.find((f) => f.type === "error")).toMatchObject({ status: 400, message: expect.stringMatching(/^a session socket only listens/) });
-    talker.ws.close();
 
     expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "no-such-tour" })).status).toBe(400);
     expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "exit-loop", extra: 1 })).body.error)
@@ -347,6 +350,50 @@ describe.skipIf(!kvm.ok)("class sessions and the service's limits", () => {
       expect(m.sessions.openCodes).toEqual([first.body.session.code]);
       await api("POST", `/api/sessions/${first.body.session.code}/end`, {}, first.body.teacherToken);
       expect((await api("POST", "/api/sessions", { walkthrough: "exit-loop" })).status).toBe(201);
+    } finally {
+      await server.close();
+      await m.shutdown();
+    }
+  });
+});
+
+describe.skipIf(!kvm.ok)("class sessions and time limits", () => {
+  it("give a session's runs the class limit (--max-class-seconds), not --max-run-seconds", async () => {
+    const m = await RunManager.open({ dataDir: tempDir("session-class-limit"), limits: { maxRunSeconds: 1 } });
+    try {
+      const { session, teacherToken } = await m.sessions.create("exit-loop");
+      expect((await m.getRun(session.runs.main!))?.config.timeoutSec).toBe(4 * 3600);
+      expect((await m.createRun({ guest: "hello", mode: "step" })).config.timeoutSec).toBe(1);
+      await m.sessions.advance(session.code, teacherToken);
+      // The class talks step 1 over for longer than a run of one's own may live.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await m.getRun(session.runs.main!)).toMatchObject({ live: true, status: "paused" });
+      expect(await m.sessions.advance(session.code, teacherToken)).toMatchObject({ step: 1, error: null, status: "open" });
+    } finally {
+      await m.shutdown();
+    }
+  });
+
+  it("say on every student's screen, at once, when a run ends while the session is open", async () => {
+    const m = await RunManager.open({ dataDir: tempDir("session-run-ends"), limits: { maxClassRunSeconds: 2 } });
+    const server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+    const api = client(() => server.url);
+    try {
+      const created = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+      const { code } = created.body.session;
+      const token = created.body.teacherToken;
+      expect((await api<RunInfo>("GET", `/api/runs/${created.body.session.runs.main}`)).body.config.timeoutSec).toBe(2);
+      const student = await Student.join(server.url, code);
+      expect((await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, token)).body).toMatchObject({ step: 0, error: null });
+      const ended = "the main run ended (timeout: the run timed out after 2 s): end this session and start a new one";
+      await until(() => student.last.error === ended, "the run's end on the student's screen", 10_000);
+      expect(student.last).toMatchObject({ status: "open", step: 0, busy: false });
+      expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body.error).toBe(ended);
+      // Going back to a step already reached still works, and still says the run is gone.
+      expect((await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, { to: 0 }, token)).body).toMatchObject({ step: 0, error: ended });
+      expect((await api("POST", `/api/sessions/${code}/advance`, {}, token)).status).toBe(422);
+      expect((await api<SessionInfo>("POST", `/api/sessions/${code}/end`, {}, token)).body).toMatchObject({ status: "ended" });
+      await until(() => student.last.status === "ended", "the end on the student's screen");
     } finally {
       await server.close();
       await m.shutdown();

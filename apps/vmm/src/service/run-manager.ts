@@ -25,6 +25,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxTotalMemMiB: 4096,
   maxImageBytes: LIMITS.imageBytes.max,
   maxRunSeconds: 600,
+  maxClassRunSeconds: 4 * 3600,
 };
 
 /** Records are written to the store at least this often while a run is live. */
@@ -126,7 +127,9 @@ export class RunManager implements RunService {
       image = req.image as Uint8Array;
       if (image.length > this.limits.maxImageBytes) throw new LimitError(`the image is ${image.length} bytes; this service accepts at most ${this.limits.maxImageBytes}`, 413);
     }
-    const timeoutSec = Math.min(req.timeoutSec ?? this.limits.maxRunSeconds, this.limits.maxRunSeconds);
+    // A class session's run waits, paused, while the class talks a step over: it gets the class limit.
+    const maxSeconds = req.owner ? this.limits.maxClassRunSeconds : this.limits.maxRunSeconds;
+    const timeoutSec = Math.min(req.timeoutSec ?? maxSeconds, maxSeconds);
     const config: MachineConfig = {
       ...validateConfig({
         image,
@@ -426,8 +429,33 @@ export class RunManager implements RunService {
   }
 }
 
-/** An export file back into a run line, records and an end line: NDJSON, or Chrome trace JSON. */
+/**
+ * An export file back into a run line, records and an end line: NDJSON, or Chrome trace JSON.
+ * The records come back in seq order, renumbered 0..n-1 where their own seqs would not do (see
+ * renumberRecords).
+ */
 export function parseImport(text: string): { run: Record<string, unknown>; records: TraceRecord[]; end: Record<string, unknown> } {
+  const parsed = parseImportFile(text);
+  return { ...parsed, records: renumberRecords(parsed.records) };
+}
+
+/**
+ * The records in seq order (ties keep the file's order). Their seqs stay as they are when they
+ * already increase and stay below twice the number of records: an export of ours (dense from 0;
+ * from a Chrome trace, with the gaps where statistics samples were, which come back at the end),
+ * where a seq names the same record as in the run it came from. Otherwise they are numbered
+ * densely from 0: a file whose seqs run far past its records (one near 2^32) would make every
+ * reader that indexes records by seq, the browser's trace store first, allocate for the seqs it
+ * names rather than for the records it holds.
+ */
+export function renumberRecords(records: TraceRecord[]): TraceRecord[] {
+  const increasing = records.every((r, i) => i === 0 || records[i - 1]!.seq < r.seq);
+  if (increasing && (records.at(-1)?.seq ?? 0) < 2 * records.length) return records;
+  const sorted = [...records].sort((a, b) => a.seq - b.seq);
+  return sorted.map((r, i) => (r.seq === i ? r : { ...r, seq: i }));
+}
+
+function parseImportFile(text: string): { run: Record<string, unknown>; records: TraceRecord[]; end: Record<string, unknown> } {
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{\"traceEvents\"") || (trimmed.startsWith("{") && !trimmed.includes("\n{"))) {
     let doc: unknown;

@@ -4,10 +4,11 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as z from "zod";
+import { LIMITS } from "../config.js";
 import { startServer, type RunningServer } from "./server.js";
 import type { RunService, ServiceLimits } from "./types.js";
 
-export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S] [--allow-origin ORIGIN]...";
+export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S] [--max-class-seconds S] [--allow-origin ORIGIN]...";
 
 export const SERVE_DEFAULTS = {
   port: 7070,
@@ -20,7 +21,7 @@ export const SERVE_DEFAULTS = {
 /** What `open` gets: where the database and stored images live, and the limits given on the command line. */
 export interface OpenOptions {
   dataDir: string;
-  limits?: Partial<Pick<ServiceLimits, "maxConcurrentRuns" | "maxTotalVcpus" | "maxTotalMemMiB" | "maxRunSeconds">>;
+  limits?: Partial<Pick<ServiceLimits, "maxConcurrentRuns" | "maxTotalVcpus" | "maxTotalMemMiB" | "maxRunSeconds" | "maxClassRunSeconds">>;
 }
 
 /** The limit flags and the ServiceLimits field each one sets. */
@@ -29,7 +30,12 @@ const LIMIT_FLAGS = {
   "max-vcpus": "maxTotalVcpus",
   "max-mem": "maxTotalMemMiB",
   "max-run-seconds": "maxRunSeconds",
+  "max-class-seconds": "maxClassRunSeconds",
 } as const;
+
+/** The most a time-limit flag may say: the longest timeout a run takes (24 hours). */
+const MAX_SECONDS = LIMITS.timeoutSec.max;
+const SECONDS_FLAGS: ReadonlySet<string> = new Set(["max-run-seconds", "max-class-seconds"]);
 
 export interface ServeDeps {
   env: NodeJS.ProcessEnv;
@@ -64,13 +70,31 @@ export function readServeEnv(env: NodeJS.ProcessEnv): { ok: true; value: ServeEn
   return { ok: false, message: `${issue.path.join(".")}=${JSON.stringify(picked[String(issue.path[0])] ?? "")} ${issue.message}` };
 }
 
+/**
+ * One Ctrl-C can arrive twice: SIGINT from the terminal and SIGTERM from a parent that forwards it
+ * (a wrapper whose children share the terminal's process group). A signal of the other kind this
+ * soon after the first is that echo, and is ignored.
+ */
+export const SIGNAL_ECHO_MS = 1000;
+
+/**
+ * Resolves with the first SIGTERM / SIGINT. After it, the echo of the same stop (the other signal
+ * within SIGNAL_ECHO_MS) is ignored; any other signal of the two ends the process at once, as if
+ * nothing handled it: a second Ctrl-C quits without waiting for the shutdown.
+ */
 function waitForSignal(): Promise<string> {
   return new Promise((resolveSignal) => {
+    let first: { signal: NodeJS.Signals; at: number } | undefined;
     const on = (signal: NodeJS.Signals): void => {
+      if (first === undefined) {
+        first = { signal, at: Date.now() };
+        resolveSignal(signal);
+        return;
+      }
+      if (signal !== first.signal && Date.now() - first.at < SIGNAL_ECHO_MS) return;
       process.off("SIGTERM", on);
       process.off("SIGINT", on);
-      // A second Ctrl-C now meets the default handler and ends the process at once.
-      resolveSignal(signal);
+      process.kill(process.pid, signal); // the default action now: the process ends at once
     };
     process.on("SIGTERM", on);
     process.on("SIGINT", on);
@@ -115,6 +139,7 @@ export async function serveCommand(
         "max-vcpus": { type: "string" },
         "max-mem": { type: "string" },
         "max-run-seconds": { type: "string" },
+        "max-class-seconds": { type: "string" },
         "allow-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -129,6 +154,7 @@ export async function serveCommand(
     out("  --host  address to bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)");
     out("  --data  directory of the database and stored images (env KVMSCOPE_DATA, default ./data)");
     out("  --max-runs, --max-vcpus, --max-mem MiB, --max-run-seconds  limits on the VMs running at once (defaults 4, 64, 4096, 600)");
+    out("  --max-class-seconds  the time limit of a class session's runs, paused time included (default 14400: 4 hours)");
     out("  --allow-origin  a web page origin (e.g. http://127.0.0.1:3000) that may use the API and WebSockets from the browser; repeatable (env KVMSCOPE_ALLOW_ORIGINS, comma-separated)");
     return 0;
   }
@@ -153,6 +179,10 @@ export async function serveCommand(
     const n = Number(text);
     if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
       err(`kvmscope serve: --${flag} must be a whole number of at least 1, got "${text}"`);
+      return 2;
+    }
+    if (SECONDS_FLAGS.has(flag) && n > MAX_SECONDS) {
+      err(`kvmscope serve: --${flag} must be at most ${MAX_SECONDS} (24 hours), got "${text}"`);
       return 2;
     }
     limits[field] = n;

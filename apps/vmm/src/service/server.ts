@@ -21,7 +21,8 @@
 //   POST /api/sessions/:code/reveal       200 SessionInfo                             } X-Kvmscope-Token:
 //   POST /api/sessions/:code/end          200 SessionInfo, once its runs stopped      } the teacher token
 //   WebSocket /ws?run=ID                  see packages/shared/src/protocol.ts
-//   WebSocket /ws?session=CODE            a `session` frame on connect and after every change
+//   WebSocket /ws?session=CODE            a `session` frame on connect and after every change; it takes
+//                                         no messages (the first one closes it, 4400)
 // A run that a class session owns is controlled (and typed into) only with its teacher token.
 // Pages from `allowedOrigins` (the web app on its own port) may call the API from the browser:
 // they get CORS headers and answered preflights; no other origin does.
@@ -77,6 +78,10 @@ const DISCARD_AFTER_413 = 1 * MiB;
 const PING_MS = 30_000;
 /** How often a viewer that is skipping records looks whether its socket has drained. */
 const DRAIN_POLL_MS = 20;
+/** A session socket carries small frames at the teacher's pace: one this far behind is gone. */
+const SESSION_VIEWER_MAX_BYTES = 1 * MiB;
+/** A run socket whose client sends this many refused messages in a row is closed (4400). */
+const MAX_REFUSED_IN_A_ROW = 20;
 
 // Every response: never sniffed as HTML, never framed, never cached.
 const COMMON_HEADERS = {
@@ -348,6 +353,8 @@ class Viewer implements RunListener {
   #queue: Promise<void> = Promise.resolve();
   readonly #console = new TextDecoder("utf-8");
   alive = true;
+  /** Client messages refused in a row (an error frame each); an acknowledged one starts again at 0. */
+  refused = 0;
 
   constructor(readonly ws: WebSocket, readonly runId: string, private readonly o: ViewerOptions) {}
 
@@ -407,8 +414,15 @@ class Viewer implements RunListener {
   }
 
   #drop(firstSeq: number, lastSeq: number, count: number): void {
-    if (this.#dropCount === 0) this.#dropFrom = firstSeq;
-    this.#dropTo = lastSeq;
+    // Each vCPU's batches come in seq order, but not the batches of several vCPUs together: a
+    // later batch may hold lower seqs. The marker spans every dropped record.
+    if (this.#dropCount === 0) {
+      this.#dropFrom = firstSeq;
+      this.#dropTo = lastSeq;
+    } else {
+      this.#dropFrom = Math.min(this.#dropFrom, firstSeq);
+      this.#dropTo = Math.max(this.#dropTo, lastSeq);
+    }
     this.#dropCount += count;
     this.#dropping = true;
     this.#pollTimer ??= setInterval(() => {
@@ -887,7 +901,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
   }
 
   function onSessionConnection(ws: WebSocket, raw: string, withRun: boolean): void {
-    const viewer = new SessionViewer(ws, viewerOptions.max);
+    const viewer = new SessionViewer(ws, Math.min(SESSION_VIEWER_MAX_BYTES, viewerOptions.max));
     sessionViewers.add(viewer);
     ws.on("close", () => {
       viewer.dispose();
@@ -898,7 +912,10 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       viewer.alive = true;
     });
     ws.on("message", () => {
-      viewer.fail(400, `a session socket only listens: the teacher advances with POST /api/sessions/CODE/advance and the header ${TEACHER_TOKEN_HEADER}`);
+      if (!viewer.open) return;
+      // Nothing is ever expected here: the first message closes the socket, so a client that
+      // floods it costs one error frame, not one per message.
+      viewer.fail(400, `a session socket only listens: the teacher advances with POST /api/sessions/CODE/advance and the header ${TEACHER_TOKEN_HEADER}`, WsClose.BadRequest);
     });
     if (withRun) {
       viewer.fail(400, "give either run=ID (a run's records) or session=CODE (a class session), not both", WsClose.BadRequest);
@@ -934,7 +951,9 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
     ws.on("pong", () => {
       viewer.alive = true;
     });
-    ws.on("message", (data, isBinary) => viewer.enqueue(() => onClientMessage(viewer, data, isBinary)));
+    ws.on("message", (data, isBinary) => {
+      if (viewer.open) viewer.enqueue(() => onClientMessage(viewer, data, isBinary));
+    });
 
     viewer.enqueue(async () => {
       if (runId === null || runId === "") {
@@ -958,23 +977,38 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
     });
   }
 
+  /**
+   * An error frame answering a client message. A client that sends nothing but refused messages
+   * (MAX_REFUSED_IN_A_ROW in a row) is closed: each would cost an error frame, and one that does
+   * not read its socket would pile them up.
+   */
+  function refuse(viewer: Viewer, status: number, message: string, id?: string | number): void {
+    viewer.refused++;
+    if (viewer.refused < MAX_REFUSED_IN_A_ROW) {
+      viewer.fail(status, message, undefined, id);
+      return;
+    }
+    viewer.send({ type: "error", message, status, ...(id !== undefined ? { id } : {}) });
+    viewer.close(WsClose.BadRequest, `${MAX_REFUSED_IN_A_ROW} refused messages in a row: closing this socket`);
+  }
+
   async function onClientMessage(viewer: Viewer, data: RawData, isBinary: boolean): Promise<void> {
     if (!viewer.open) return;
     if (isBinary) {
-      viewer.fail(400, "binary messages are not understood: send JSON text ({\"type\":\"control\",...} or {\"type\":\"console\",...})");
+      refuse(viewer, 400, "binary messages are not understood: send JSON text ({\"type\":\"control\",...} or {\"type\":\"console\",...})");
       return;
     }
     let value: unknown;
     try {
       value = JSON.parse(rawText(data));
     } catch (err) {
-      viewer.fail(400, `malformed JSON: ${(err as Error).message}`);
+      refuse(viewer, 400, `malformed JSON: ${(err as Error).message}`);
       return;
     }
     const id = messageIdOf(value);
     const checked = check(ClientMessageSchema, value);
     if (!checked.ok) {
-      viewer.fail(400, `bad message: ${checked.message}`, undefined, id);
+      refuse(viewer, 400, `bad message: ${checked.message}`, id);
       return;
     }
     const msg: ClientMessage = checked.value;
@@ -983,17 +1017,19 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       if (msg.type === "control") {
         const { type: _type, id: _id, ...body } = msg;
         const run = await service.control(viewer.runId, toControlRequest(body));
+        viewer.refused = 0;
         viewer.send({ type: "ack", action: msg.action, run: asWireRunInfo(run), ...idField });
       } else {
         const accepted = await service.consoleInput(viewer.runId, consoleBytes(msg));
         const run = await service.getRun(viewer.runId);
         if (run === null) throw new NotFoundError(`no run ${viewer.runId}`);
+        viewer.refused = 0;
         viewer.send({ type: "ack", action: "console", run: asWireRunInfo(run), accepted, ...idField });
       }
     } catch (err) {
       const status = httpStatusOf(err);
       if (status >= 500 && status !== 503) log(`kvmscope service: a message on run ${viewer.runId} failed: ${(err as Error).stack ?? String(err)}`);
-      viewer.fail(status, errorMessage(err, status), undefined, msg.id);
+      refuse(viewer, status, errorMessage(err, status), msg.id);
     }
   }
 

@@ -13,6 +13,9 @@
 //   without the token (RunOwner). The follower drives them with the session's own key instead.
 // - Progress (step, reached, revealed, error, runs) is written on every change. A service that
 //   stops (or is killed) ends its open sessions: their runs are gone, their progress stays readable.
+// - The session listens to its runs: one that ends while the session is open (its time limit, a
+//   stop, a failure) cannot be led any further, and the session says so in `error` at once.
+//   The runs' time limit is the service's class limit (--max-class-seconds, 4 hours by default).
 //
 // The token is 32 random bytes (base64url); only its sha256 is stored, and checked in constant
 // time (timingSafeEqual of the two hashes). The join code is not a secret: it lets you watch.
@@ -37,7 +40,7 @@ export const NOT_TEACHER = "only the teacher who started this session can do tha
 export interface SessionOptions {
   /** Give up on one step after this long (default: the follower's 30 s). */
   stepTimeoutMs?: number;
-  /** The runs' time limit in seconds; default: the service's longest (--max-run-seconds), since a class can take a while. */
+  /** The runs' time limit in seconds; default: the service's limit for class runs (--max-class-seconds), since a class can take a while. */
   runTimeoutSec?: number;
   /** Where problems with walkthrough files are reported. Default: console.warn. */
   log?: (message: string) => void;
@@ -147,6 +150,10 @@ class OpenSession {
   busyTarget = -1;
   follower!: WalkthroughFollower;
   runs!: SessionRuns;
+  /** Why the class cannot go on (a run of the session ended while it was open), or null. */
+  runEnded: string | null = null;
+  /** Lets go of the session's runs (their status subscriptions). */
+  readonly unwatch: (() => void)[] = [];
 
   constructor(stored: StoredSession, readonly walkthrough: Walkthrough) {
     this.state = stored;
@@ -313,12 +320,14 @@ export class ClassSessions implements ClassSessionService {
       throw err;
     }
     session.runs = new SessionRuns(this.service, session, main, this.opts.runTimeoutSec, async (role, run) => {
+      await this.#watch(session, role, run.id);
       if (role === "compare") await this.#save(session, { compareRunId: run.id });
     });
     session.follower = new WalkthroughFollower(session.runs, walkthrough, {
       ...(this.opts.stepTimeoutMs !== undefined ? { stepTimeoutMs: this.opts.stepTimeoutMs } : {}),
     });
     await this.#save(session, { mainRunId: main.id });
+    await this.#watch(session, "main", main.id);
     this.#open.set(session.code, session);
     return { session: session.info(), teacherToken };
   }
@@ -364,7 +373,7 @@ export class ClassSessions implements ClassSessionService {
     const reached = session.state.reached;
     if (target < reached.length) {
       // Shown again, not re-run: the run stays where the class left it.
-      await this.#save(session, { stepIndex: target, error: null });
+      await this.#save(session, { stepIndex: target, error: session.runEnded });
       return session.info();
     }
 
@@ -381,7 +390,7 @@ export class ClassSessions implements ClassSessionService {
         // still replays every step it said was reached (reading a live run flushes it first).
         await this.service.readRecords(r.runId, { fromSeq: r.seq, limit: 1 });
         const step: StoredReachedStep = { stepIndex: r.index, stepId: r.stepId, run: r.run, runId: r.runId, seq: r.seq };
-        await this.#save(session, { reached: [...session.state.reached, step], stepIndex: r.index, error: null });
+        await this.#save(session, { reached: [...session.state.reached, step], stepIndex: r.index, error: session.runEnded });
       }
     } catch (err) {
       failure = err;
@@ -418,6 +427,7 @@ export class ClassSessions implements ClassSessionService {
     this.#open.delete(code);
     s.listeners.clear();
     await this.#stopRuns(s);
+    for (const unwatch of s.unwatch.splice(0)) unwatch();
     return s.info();
   }
 
@@ -450,7 +460,31 @@ export class ClassSessions implements ClassSessionService {
         console.warn(`[service] class session ${s.code}: its end could not be stored: ${(err as Error).message}`);
       }
       s.listeners.clear();
+      for (const unwatch of s.unwatch.splice(0)) unwatch();
     }
+  }
+
+  /** Listens to run `id` of `session`: if it ends while the session is open, the session says so. */
+  async #watch(session: OpenSession, role: RunRole, id: string): Promise<void> {
+    const unsubscribe = await this.service.subscribe(id, {
+      onRecords: () => {},
+      onConsole: () => {},
+      onStatus: (info) => this.#runStatus(session, role, info),
+    });
+    if (session.state.status === "open" && !this.#closing) session.unwatch.push(unsubscribe);
+    else unsubscribe();
+  }
+
+  #runStatus(session: OpenSession, role: RunRole, info: RunInfo): void {
+    if (info.live || session.state.status !== "open" || this.#closing || session.runEnded !== null) return;
+    const o = info.outcome as { outcome?: unknown; message?: unknown } | null;
+    const reason = [o?.outcome, o?.message].filter((x): x is string => typeof x === "string" && x !== "").join(": ");
+    session.runEnded = `the ${role} run ended (${reason === "" ? info.status : reason}): end this session and start a new one`;
+    // An advance on its way says why it failed (or, if it got there, the run's end) when it is done.
+    if (session.busy) return;
+    this.#save(session, { error: session.runEnded }).catch((err: unknown) => {
+      console.warn(`[service] class session ${session.code}: the end of its ${role} run could not be stored: ${(err as Error).message}`);
+    });
   }
 
   /** Writes `patch` (the store's queue keeps writes in call order), then tells every listener. */

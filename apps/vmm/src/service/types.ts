@@ -92,7 +92,10 @@ export interface ServiceLimits {
   maxTotalVcpus: number;
   maxTotalMemMiB: number;
   maxImageBytes: number;
+  /** The longest a run may live (wall clock, paused time included), in seconds. */
   maxRunSeconds: number;
+  /** The same for a run a class session owns: a class pauses on a step for as long as it talks. */
+  maxClassRunSeconds: number;
 }
 
 export interface RunService {
