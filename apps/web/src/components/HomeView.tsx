@@ -3,12 +3,14 @@
 // the choices a run takes), recent runs, and import of an export file.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import { exitReasonCode, type RunInfo } from "@kvmscope/shared";
 import type { GuestInfo } from "@/lib/api";
 import { reasonColor } from "@/lib/colors";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
+import { useServiceData } from "@/lib/use-service-data";
+import type { ServiceClient } from "@/lib/api";
 import { ImportButton } from "./ImportButton";
 import { RunStatusBadge } from "./RunStatusBadge";
 import { ServiceDown } from "./ServiceDown";
@@ -124,30 +126,20 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
   );
 }
 
+async function loadHome(service: ServiceClient): Promise<{ guests: GuestInfo[]; runs: RunInfo[] }> {
+  const [guests, page] = await Promise.all([service.guests(), service.listRuns(8)]);
+  return { guests, runs: page.runs };
+}
+
 export function HomeView() {
   const t = useT(messages);
   const service = useService();
   const router = useRouter();
-  const [guests, setGuests] = useState<GuestInfo[] | null>(null);
-  const [runs, setRuns] = useState<RunInfo[] | null>(null);
-  const [down, setDown] = useState<string | null>(null);
+  const { data, down, reload: load } = useServiceData(loadHome);
+  const guests = data?.guests ?? null;
+  const runs = data?.runs ?? null;
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      const [g, r] = await Promise.all([service.guests(), service.listRuns(8)]);
-      setGuests(g);
-      setRuns(r.runs);
-      setDown(null);
-    } catch (err) {
-      setDown((err as Error).message);
-    }
-  }, [service]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const run = async (g: GuestInfo, c: Choice) => {
     setBusy(g.name);

@@ -1,11 +1,13 @@
 "use client";
 // Every stored run, newest first: its guest, outcome and totals; open one to replay it.
 import Link from "next/link";
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import type { RunInfo } from "@kvmscope/shared";
 import { formatCount, formatNs } from "@/lib/format";
 import { defineMessages, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
+import { useServiceData } from "@/lib/use-service-data";
+import type { ServiceClient } from "@/lib/api";
 import { exitTotal } from "./HomeView";
 import { ImportButton } from "./ImportButton";
 import { RunStatusBadge } from "./RunStatusBadge";
@@ -33,36 +35,30 @@ function durationOf(run: RunInfo): string {
   return "–";
 }
 
+function loadFirstPage(service: ServiceClient) {
+  return service.listRuns(50);
+}
+
 export function RunsView() {
   const t = useT(messages);
   const service = useService();
-  const [runs, setRuns] = useState<RunInfo[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [down, setDown] = useState<string | null>(null);
+  const { data: first, down: firstDown, reload: load } = useServiceData(loadFirstPage);
+  // Older pages the reader asked for, after the first.
+  const [older, setOlder] = useState<{ runs: RunInfo[]; next: string | null } | null>(null);
+  const [moreDown, setMoreDown] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      const page = await service.listRuns(50);
-      setRuns(page.runs);
-      setNext(page.next);
-      setDown(null);
-    } catch (err) {
-      setDown((err as Error).message);
-    }
-  }, [service]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const runs = first === null ? null : [...first.runs, ...(older?.runs ?? [])];
+  const next = older !== null ? older.next : (first?.next ?? null);
+  const down = firstDown ?? moreDown;
 
   const more = async () => {
     if (next === null) return;
     try {
       const page = await service.listRuns(50, next);
-      setRuns((r) => [...(r ?? []), ...page.runs]);
-      setNext(page.next);
+      setOlder((o) => ({ runs: [...(o?.runs ?? []), ...page.runs], next: page.next }));
+      setMoreDown(null);
     } catch (err) {
-      setDown((err as Error).message);
+      setMoreDown((err as Error).message);
     }
   };
 

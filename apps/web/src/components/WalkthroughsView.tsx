@@ -3,11 +3,13 @@
 // replay one over a stored or imported run (no /dev/kvm needed).
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import type { RunInfo, Walkthrough } from "@kvmscope/shared";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { saveTeacherToken } from "@/lib/session";
 import { useService } from "@/lib/service-context";
+import { useServiceData } from "@/lib/use-service-data";
+import type { ServiceClient } from "@/lib/api";
 import { ServiceDown } from "./ServiceDown";
 
 const messages = defineMessages({
@@ -62,30 +64,21 @@ function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
   );
 }
 
+async function loadWalkthroughs(service: ServiceClient): Promise<{ walkthroughs: Walkthrough[]; runs: RunInfo[] }> {
+  const [walkthroughs, page] = await Promise.all([service.walkthroughs(), service.listRuns(100)]);
+  return { walkthroughs, runs: page.runs };
+}
+
 export function WalkthroughsView() {
   const t = useT(messages);
   const { lang } = useLang();
   const service = useService();
   const router = useRouter();
-  const [list, setList] = useState<Walkthrough[] | null>(null);
-  const [runs, setRuns] = useState<RunInfo[]>([]);
-  const [down, setDown] = useState<string | null>(null);
+  const { data, down, reload: load } = useServiceData(loadWalkthroughs);
+  const list = data?.walkthroughs ?? null;
+  const runs = data?.runs ?? [];
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      const [w, r] = await Promise.all([service.walkthroughs(), service.listRuns(100)]);
-      setList(w);
-      setRuns(r.runs);
-      setDown(null);
-    } catch (err) {
-      setDown((err as Error).message);
-    }
-  }, [service]);
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const start = async (w: Walkthrough) => {
     setBusy(w.id);
