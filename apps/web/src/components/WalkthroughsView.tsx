@@ -23,6 +23,7 @@ const messages = defineMessages({
     compare: " · then the same guest with irqchip {irq}",
     replay: "Replay over a stored run",
     choose: "choose a run",
+    compareWith: "and the irqchip {irq} run",
     open: "Open",
     join: "Join a class with a code",
     loading: "Loading…",
@@ -37,29 +38,47 @@ const messages = defineMessages({
     compare: " · 続いて同じゲストを irqchip {irq} で",
     replay: "保存済みの実行でリプレイ",
     choose: "実行を選ぶ",
+    compareWith: "と irqchip {irq} の実行",
     open: "開く",
     join: "コードでクラスに参加",
     loading: "読み込み中…",
   },
 });
 
+function RunSelect({ runs, value, onChange, testId }: { runs: RunInfo[]; value: string; onChange: (id: string) => void; testId: string }) {
+  const t = useT(messages);
+  return (
+    <select value={value} onChange={(e) => onChange(e.target.value)} data-testid={testId}>
+      <option value="">{t("choose")}</option>
+      {runs.map((r) => (
+        <option key={r.id} value={r.id}>
+          {r.id} · {r.config.irqchip} · {new Date(r.createdAt).toLocaleString()}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** Stored runs of the walkthrough's guest to replay it over (and, for a tour that compares, the second run). */
 function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
   const t = useT(messages);
-  const matching = runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && !r.live);
+  const fits = (irqchip: string) => runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && r.config.irqchip === irqchip && !r.live);
+  const mains = fits(w.run.irqchip);
+  const compares = w.compare !== undefined ? fits(w.compare.irqchip) : [];
   const [main, setMain] = useState("");
-  if (matching.length === 0) return null;
+  const [compare, setCompare] = useState("");
+  if (mains.length === 0) return null;
+  const ready = main !== "" && (w.compare === undefined || compare !== "");
+  const href = `/walkthroughs/${w.id}/replay?run=${encodeURIComponent(main)}${compare !== "" ? `&compare=${encodeURIComponent(compare)}` : ""}`;
   return (
     <div className="small">
-      {t("replay")}:{" "}
-      <select value={main} onChange={(e) => setMain(e.target.value)} data-testid={`replay-run-${w.id}`}>
-        <option value="">{t("choose")}</option>
-        {matching.map((r) => (
-          <option key={r.id} value={r.id}>
-            {r.id} · {r.config.irqchip} · {new Date(r.createdAt).toLocaleString()}
-          </option>
-        ))}
-      </select>{" "}
-      {main !== "" && <Link href={`/walkthroughs/${w.id}/replay?run=${encodeURIComponent(main)}`} data-testid={`replay-open-${w.id}`}>{t("open")}</Link>}
+      {t("replay")}: <RunSelect runs={mains} value={main} onChange={setMain} testId={`replay-run-${w.id}`} />{" "}
+      {w.compare !== undefined && (
+        <>
+          {t("compareWith", { irq: w.compare.irqchip })} <RunSelect runs={compares} value={compare} onChange={setCompare} testId={`replay-compare-${w.id}`} />{" "}
+        </>
+      )}
+      {ready && <Link href={href} data-testid={`replay-open-${w.id}`}>{t("open")}</Link>}
     </div>
   );
 }
