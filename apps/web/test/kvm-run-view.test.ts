@@ -1,3 +1,4 @@
+import { newestExitAt } from "../src/lib/activity";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -5,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { exitReasonName, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type TraceRecord } from "@kvmscope/shared";
 import {
-  exitRowFor, KVM_RUN_FIELDS, kvmRunView, lastExitRowAtCursor, memberForReason, neighbourRow, uartDlabBefore, type KvmRunRow,
+  exitRowFor, KVM_RUN_FIELDS, kvmRunView, memberForReason, neighbourRow, uartDlabBefore, type KvmRunRow,
 } from "../src/lib/kvm-run-view";
 import { TraceStore } from "../src/lib/trace-store";
 
@@ -139,9 +140,10 @@ describe("moving between records", () => {
   });
 
   it("finds the page at the cursor", () => {
-    expect(seqOf(lastExitRowAtCursor(store, 4))).toBe(3);
-    expect(seqOf(lastExitRowAtCursor(store, 100))).toBe(6);
-    expect(lastExitRowAtCursor(store, 0)).toBe(-1);
+    // The kvm_run page at the cursor is the one the newest exit there left (activity.ts).
+    expect(newestExitAt(store, 4)).toBe(3);
+    expect(newestExitAt(store, 100)).toBe(6);
+    expect(newestExitAt(store, 0)).toBeNull();
   });
 });
 

@@ -7,10 +7,11 @@ import { memo, useMemo } from "react";
 import type { ExitRecord } from "@kvmscope/shared";
 import { defineMessages, useT } from "../lib/i18n";
 import {
-  exitRowFor, kvmRunView, type KvmRunRow, lastExitRowAtCursor, memberForReason, neighbourRow, type Writer,
+  exitRowFor, kvmRunView, type KvmRunRow, memberForReason, neighbourRow, type Writer,
 } from "../lib/kvm-run-view";
 import type { TraceStore } from "../lib/trace-store";
 import type { RunViewProps } from "../lib/view-props";
+import { newestExitAt } from "../lib/activity";
 import styles from "./KvmRunPage.module.css";
 
 export const kvmRunPageMessages = defineMessages({
@@ -91,7 +92,9 @@ function pageAt(store: TraceStore, selectedSeq: number | null, cursorSeq: number
     row = exitRowFor(store, sel);
     if (row >= 0 && row !== sel) via = "record";
   } else if (cursorSeq !== undefined) {
-    row = lastExitRowAtCursor(store, cursorSeq);
+    // The page as the newest exit at the cursor left it (the thread model follows the same exit).
+    const seq = newestExitAt(store, cursorSeq);
+    row = seq === null ? -1 : store.rowOfSeq(seq);
     via = "cursor";
   }
   if (row < 0) return null;

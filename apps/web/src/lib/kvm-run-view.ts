@@ -217,23 +217,6 @@ export function exitRowFor(store: TraceStore, row: number): number {
   return -1;
 }
 
-/** The last exit row whose seq is at or below `cursorSeq` (the page as it stands at the cursor), or -1. */
-export function lastExitRowAtCursor(store: TraceStore, cursorSeq: number): number {
-  let best = -1;
-  let bestSeq = -1;
-  // Rows are only roughly in seq order across threads, so look back a little past the first hit.
-  for (let r = store.count - 1, after = 0; r >= 0 && after < 4096; r--) {
-    if (store.kind[r] !== RecordKind.Exit) continue;
-    const s = store.seq[r]!;
-    if (s <= cursorSeq && s > bestSeq) {
-      best = r;
-      bestSeq = s;
-    }
-    if (best >= 0) after++;
-  }
-  return best;
-}
-
 /** COM1's line control register (LCR), whose bit 7 (DLAB) turns COM1's first two ports into the divisor latch. */
 const COM1_LCR = COM1.base + UART_REG.LCR;
 const DLAB_SCAN_LIMIT = 200_000;
