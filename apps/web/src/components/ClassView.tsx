@@ -63,8 +63,8 @@ export function ClassView({ rawCode }: { rawCode: string }) {
   const walkthroughId = session?.walkthroughId;
   useEffect(() => {
     if (walkthroughId === undefined) return;
-    service.walkthroughs().then(
-      (all) => setWalkthrough(all.find((w) => w.id === walkthroughId) ?? null),
+    service.walkthrough(walkthroughId).then(
+      setWalkthrough,
       (err: Error) => setError(err.message),
     );
   }, [service, walkthroughId]);

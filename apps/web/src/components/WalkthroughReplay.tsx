@@ -42,7 +42,7 @@ export function WalkthroughReplay({ walkthroughId }: { walkthroughId: string }) 
   const [index, setIndex] = useState(-1);
 
   useEffect(() => {
-    service.walkthroughs().then((all) => setW(all.find((x) => x.id === walkthroughId) ?? null), (err: Error) => setError(err.message));
+    service.walkthrough(walkthroughId).then(setW, (err: Error) => setError(err.message));
   }, [service, walkthroughId]);
 
   useEffect(() => {

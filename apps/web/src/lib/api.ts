@@ -109,6 +109,16 @@ export class ServiceClient {
     return (await this.json(WalkthroughList, "/api/walkthroughs")).walkthroughs;
   }
 
+  /** One walkthrough by id, or null when the service has none by that id. */
+  async walkthrough(id: string): Promise<Walkthrough | null> {
+    try {
+      return await this.json(Walkthrough, `/api/walkthroughs/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err instanceof ServiceError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
   createSession(walkthrough: string): Promise<{ session: SessionInfo; teacherToken: string }> {
     return this.post(CreateSessionAnswer, "/api/sessions", { walkthrough });
   }

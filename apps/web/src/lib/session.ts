@@ -4,24 +4,18 @@
 // teacher is a secret it holds (the token, kept in this browser's storage), never the join code.
 import { SessionServerMessage, type SessionInfo } from "@kvmscope/shared";
 import type { ServiceClient } from "./api";
+import { readStoredChoice, storeChoice } from "./stored-choice";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000];
 const TOKEN_KEY = (code: string) => `kvmscope.teacher.${code}`;
 
 export function saveTeacherToken(code: string, token: string): void {
-  try {
-    window.localStorage.setItem(TOKEN_KEY(code), token);
-  } catch {
-    // without storage the teacher stays teacher until the page is reloaded
-  }
+  // Without storage the teacher stays teacher until the page is reloaded.
+  storeChoice(TOKEN_KEY(code), token);
 }
 
 export function teacherToken(code: string): string | null {
-  try {
-    return window.localStorage.getItem(TOKEN_KEY(code));
-  } catch {
-    return null;
-  }
+  return readStoredChoice(TOKEN_KEY(code));
 }
 
 export type SessionState = { kind: "connecting" } | { kind: "open" } | { kind: "retrying"; reason: string } | { kind: "gone"; reason: string };

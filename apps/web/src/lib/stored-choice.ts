@@ -1,6 +1,6 @@
-// A reader's choices remembered in this browser (language, projector mode). Storage can be off
-// (private windows, blocked cookies): reading then finds nothing and writing does nothing, so the
-// choice lasts for this page only.
+// A reader's choices remembered in this browser (language, projector mode, a class's teacher
+// secret). Storage can be off (private windows, blocked cookies): reading then finds nothing and
+// writing does nothing, so the choice lasts for this page only.
 
 /** What was stored under `key`, or null (nothing stored, or no storage). */
 export function readStoredChoice(key: string): string | null {
