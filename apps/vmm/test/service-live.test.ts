@@ -1,19 +1,17 @@
 // `kvmscope serve` for real: the built CLI in a child process on a free loopback port, a real
 // SQLite file, real KVM guests, a real WebSocket client. What a browser and a classroom do.
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import { decodeBatch, type RunInfo, type ServerMessage, ServerMessage as ServerMessageSchema, type TraceRecord } from "@kvmscope/shared";
+import { type ServiceChild, startServeChild } from "./service-fixtures.js";
 
 const kvm = kvmAvailable();
 if (!kvm.ok) console.warn(`[vmm] skipping the service tests that run guests: ${kvm.reason}`);
 
-const BIN = fileURLToPath(new URL("../bin/kvmscope.js", import.meta.url));
 
 const dirs: string[] = [];
 function dataDir(name: string): string {
@@ -22,30 +20,8 @@ function dataDir(name: string): string {
   return dir;
 }
 
-interface Service {
-  url: string;
-  child: ChildProcessWithoutNullStreams;
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-/** Starts `kvmscope serve --port 0 --data DIR` and resolves once it says where it listens. */
-async function startService(dataDir: string): Promise<Service> {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data", dataDir], { stdio: ["pipe", "pipe", "pipe"] });
-  const stderr: string[] = [];
-  child.stderr.on("data", (d: Buffer) => stderr.push(d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /kvmscope service on (http:\/\/\S+) \(data in /.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`kvmscope serve exited with ${code}: ${stderr.join("")}`)));
-  });
-  return { url, child, stderr, exited };
-}
+type Service = ServiceChild;
+const startService = startServeChild;
 
 async function api<T = Record<string, unknown>>(svc: Service, method: string, path: string, body?: unknown, type = "application/json"): Promise<{ status: number; body: T }> {
   const res = await fetch(svc.url + path, body === undefined ? { method } : { method, body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": type } });

@@ -1,11 +1,9 @@
 // Class sessions for real: the run manager on real KVM and a real SQLite file behind the real
 // HTTP/WebSocket server, a teacher with the token and students with the join code only. What a
 // classroom does: the teacher advances, every student's screen follows; students cannot steer.
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
@@ -17,9 +15,9 @@ import { RunManager } from "@kvmscope/vmm";
 import { startServer, type RunningServer } from "../src/service/server.js";
 import { loadWalkthroughs, WALKTHROUGHS_DIR } from "../src/walkthroughs.js";
 import { kvm } from "./helpers.js";
+import { startServeChild } from "./service-fixtures.js";
 
 const NOT_TEACHER = "only the teacher who started this session can do that (students follow with the join code)";
-const BIN = fileURLToPath(new URL("../bin/kvmscope.js", import.meta.url));
 const exitLoop = loadWalkthroughs().find((l) => l.walkthrough.id === "exit-loop")!.walkthrough;
 
 const dirs: string[] = [];
@@ -402,24 +400,7 @@ describe.skipIf(!kvm.ok)("class sessions and time limits", () => {
 });
 
 describe.skipIf(!kvm.ok)("a class session across a service restart", () => {
-  interface Service { url: string; child: ChildProcessWithoutNullStreams; exited: Promise<number | null> }
-
-  async function serve(dataDir: string): Promise<Service> {
-    const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data", dataDir], { stdio: ["pipe", "pipe", "pipe"] });
-    const stderr: string[] = [];
-    child.stderr.on("data", (d: Buffer) => stderr.push(d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        const found = /kvmscope service on (http:\/\/\S+) \(data in /.exec(out);
-        if (found) resolve(found[1]!);
-      });
-      void exited.then((code) => reject(new Error(`kvmscope serve exited with ${code}: ${stderr.join("")}`)));
-    });
-    return { url, child, exited };
-  }
+  const serve = startServeChild;
 
   it("is ended after a clean shutdown too, with its run finished, not aborted", async () => {
     const dir = tempDir("session-shutdown");

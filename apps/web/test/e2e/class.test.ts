@@ -2,7 +2,7 @@
 // (separate storage: only the teacher's holds the session's secret), against the real service
 // and real KVM.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import { api, browserUnavailable, startApp } from "./harness.mjs";
 import "./matchers";
@@ -16,24 +16,17 @@ type App = Awaited<ReturnType<typeof startApp>>;
 
 describe.skipIf(skip !== null)("a class following a walkthrough in Chromium", () => {
   let app: App;
-  let browser: Browser;
   let code = "";
   let mainRun = "";
 
   beforeAll(async () => {
     app = await startApp();
-    browser = app.browser as Browser;
   }, 120_000);
   afterAll(async () => {
     await app?.stop();
   });
 
-  async function newPage(): Promise<Page> {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, locale: "en-US" });
-    const page = await ctx.newPage();
-    page.on("pageerror", (err) => console.warn(`[web] page error: ${err.message}`));
-    return page;
-  }
+  const newPage = (): Promise<Page> => app.newPage({ width: 1400 });
 
   const stepOf = async (p: Page) => ({
     index: await p.getByTestId("step-panel").getAttribute("data-step-index"),

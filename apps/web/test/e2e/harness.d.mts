@@ -1,4 +1,4 @@
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 
 export const CHROMIUM: string;
 export const CHROMIUM_ARGS: string[];
@@ -19,6 +19,7 @@ export interface App {
   browser: Browser;
   stopService(): Promise<void>;
   restartService(): Promise<void>;
+  newPage(opts?: { width?: number; height?: number }): Promise<Page>;
   stop(): Promise<void>;
 }
 export function startApp(): Promise<App>;

@@ -117,6 +117,13 @@ export async function startApp() {
     async restartService() {
       service = await startService({ port: servicePort, dataDir, webOrigin });
     },
+    /** A page in a context of its own (its own storage: one person), in English; page errors are logged. */
+    async newPage({ width = 1500, height = 1000 } = {}) {
+      const ctx = await browser.newContext({ viewport: { width, height }, locale: "en-US" });
+      const page = await ctx.newPage();
+      page.on("pageerror", (err) => console.warn(`[web] page error: ${err.message}`));
+      return page;
+    },
     async stop() {
       await browser.close().catch(() => {});
       await Promise.all([web.stop(), service.stop()]);

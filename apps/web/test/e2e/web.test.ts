@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import { api, browserUnavailable, startApp, waitForRunEnd, WEB_DIR } from "./harness.mjs";
 import "./matchers";
@@ -21,23 +21,16 @@ type App = Awaited<ReturnType<typeof startApp>>;
 
 describe.skipIf(skip !== null)("the web app in Chromium", () => {
   let app: App;
-  let browser: Browser;
   let helloRun = "";
 
   beforeAll(async () => {
     app = await startApp();
-    browser = app.browser as Browser;
   }, 120_000);
   afterAll(async () => {
     await app?.stop();
   });
 
-  async function newPage(): Promise<Page> {
-    const ctx = await browser.newContext({ viewport: { width: 1500, height: 1000 }, locale: "en-US" });
-    const page = await ctx.newPage();
-    page.on("pageerror", (err) => console.warn(`[web] page error: ${err.message}`));
-    return page;
-  }
+  const newPage = (): Promise<Page> => app.newPage();
 
   const attr = async (page: Page, testId: string, name: string): Promise<string | null> => page.getByTestId(testId).first().getAttribute(name);
   const num = async (page: Page, testId: string, name: string): Promise<number> => Number(await attr(page, testId, name));
