@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { KvmExit, type TraceRecord } from "@kvmscope/shared";
-import { buildDeepLink, exitOrdinal, parseDeepLink, seqOfNthExit } from "../src/lib/deep-link";
+import { buildDeepLink, parseDeepLink, seqOfNthExit } from "../src/lib/deep-link";
 import { TraceStore } from "../src/lib/trace-store";
 
 const hlt = (seq: number, vcpu: number): TraceRecord => ({
@@ -27,7 +27,7 @@ describe("deep links", () => {
     expect(parseDeepLink(buildDeepLink({ exit: 3, vcpu: 1 }))).toEqual({ exit: 3, vcpu: 1 });
   });
 
-  it("find the n-th exit of a vCPU and the ordinal of an exit", () => {
+  it("find the n-th exit of a vCPU", () => {
     const s = new TraceStore();
     s.appendRecords([hlt(0, 0), hlt(1, 1), hlt(2, 1), hlt(4, 0), hlt(3, 1)]);
     expect(seqOfNthExit(s, 1, 1)).toBe(1);
@@ -35,7 +35,5 @@ describe("deep links", () => {
     expect(seqOfNthExit(s, 2, 0)).toBe(4);
     expect(seqOfNthExit(s, 4, 1)).toBeUndefined();
     expect(seqOfNthExit(s, 5)).toBe(4);
-    expect(exitOrdinal(s, 3)).toEqual({ n: 3, vcpu: 1 });
-    expect(exitOrdinal(s, 99)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCount, formatNs, parseNumber } from "../src/lib/format";
+import { formatCount, formatNs, hex, parseNumber } from "../src/lib/format";
 
 describe("formatting", () => {
   it("puts times in the unit a person reads best", () => {
@@ -16,6 +16,9 @@ describe("formatting", () => {
     expect(formatCount(1000)).toBe("1,000");
     expect(formatCount(-12345.6)).toBe("-12,346");
     expect(formatCount(0)).toBe("0");
+    expect(hex(0x3f8)).toBe("0x3f8");
+    expect(hex(0x80, 4)).toBe("0x0080");
+    expect(hex(-16)).toBe("-0x10");
     expect(parseNumber("0x3f8")).toBe(0x3f8);
     expect(parseNumber("3F8h")).toBe(0x3f8);
     expect(parseNumber(" 1016 ")).toBe(1016);

@@ -63,16 +63,3 @@ export function seqOfNthExit(store: TraceStore, n: number, vcpu?: number): numbe
   seqs.sort((a, b) => a - b);
   return seqs[n - 1];
 }
-
-/** The ordinal (1-based) of the exit with `seq` among its vCPU's exits, for "exit 12 of vCPU 1" labels. */
-export function exitOrdinal(store: TraceStore, seq: number): { n: number; vcpu: number } | undefined {
-  const row = store.rowOfSeq(seq);
-  if (row < 0 || store.kind[row] !== RecordKind.Exit) return undefined;
-  const vcpu = store.thread[row]!;
-  let n = 0;
-  for (let r = 0; r < store.count; r++) {
-    if (store.kind[r] === RecordKind.Exit && store.thread[r] === vcpu && store.seq[r]! <= seq) n++;
-  }
-  return { n, vcpu };
-}
-

@@ -6,6 +6,7 @@ import {
   errnoName, type ExitRecord, type IoctlRecord, type IoPayload, KvmExit, type MmioPayload, type TraceRecord,
 } from "@kvmscope/shared";
 import { rangeOfAddress, rangeOfPort } from "./devices";
+import { hex } from "./format";
 import type { Lang } from "./i18n";
 import { LCR_DLAB, MCR_LOOPBACK, UART_REG } from "./uart";
 
@@ -70,10 +71,6 @@ export function exitDocUrl(_code: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // Numbers and bytes
-
-export function hex(n: number): string {
-  return n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`;
-}
 
 const CONTROL_NAMES: Readonly<Record<Lang, Readonly<Record<number, string>>>> = {
   en: { 0x00: "NUL", 0x07: "bell", 0x08: "backspace", 0x09: "tab", 0x0a: "newline", 0x0d: "carriage return", 0x1b: "escape", 0x7f: "delete" },

@@ -5,7 +5,8 @@
 // (a test compiles offsetof() against the installed header and compares).
 import { EXIT_IO, type ExitRecord, KvmExit, MAIN_THREAD, RecordKind } from "@kvmscope/shared";
 import type { TraceStore } from "./trace-store";
-import { formatByte, hex, littleEndian } from "./explain";
+import { formatByte, littleEndian } from "./explain";
+import { hex } from "./format";
 import { COM1, LCR_DLAB, UART_REG } from "./uart";
 
 /** The union member an exit reason uses (none: the reason carries no payload, e.g. HLT). */
