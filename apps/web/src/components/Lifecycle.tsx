@@ -137,25 +137,37 @@ function LifecycleView(props: LifecycleProps) {
   const listRef = useRef<HTMLOListElement>(null);
   const current = lifecycle.currentStep;
 
-  // Scroll the list itself (never the page) so the current step is in view, once per new current
-  // step: a reader who scrolled back to an earlier step is not pulled away by every batch.
+  // Scroll the list itself (never the page) so the current step is in view, also when steps or
+  // details above it appear after it became current (a replay loading). A reader who scrolled the
+  // list is left where they are until the next step becomes current.
+  const readerScrolled = useRef(false);
+  const ourScroll = useRef(false);
+  useEffect(() => {
+    readerScrolled.current = false;
+  }, [current]);
   useEffect(() => {
     const list = listRef.current;
-    if (list === null || current === null) return;
+    if (list === null || current === null || readerScrolled.current) return;
     const item = list.querySelector<HTMLElement>(`[data-step-id="${current}"]`);
     if (item === null) return;
     const l = list.getBoundingClientRect();
     const i = item.getBoundingClientRect();
-    if (i.top < l.top) list.scrollTop -= l.top - i.top;
-    else if (i.bottom > l.bottom) list.scrollTop += i.bottom - l.bottom;
-  }, [current]);
+    const by = i.top < l.top ? i.top - l.top : i.bottom > l.bottom ? i.bottom - l.bottom : 0;
+    if (by === 0) return;
+    ourScroll.current = true;
+    list.scrollTop += by;
+  }, [current, lifecycle]);
+  const onScroll = () => {
+    if (ourScroll.current) ourScroll.current = false;
+    else readerScrolled.current = true;
+  };
 
   const lit = lifecycle.steps.filter((s) => s.state !== "pending").length;
   return (
     <section className={`panel ${styles.panel}`} data-testid="lifecycle">
       <h2>{t("title")}</h2>
       <p className="small muted">{t("progress", { done: lit, total: lifecycle.steps.length })}</p>
-      <ol className={styles.list} ref={listRef}>
+      <ol className={styles.list} ref={listRef} onScroll={onScroll}>
         {lifecycle.steps.map((step) => {
           const isCurrent = step.id === current;
           const selected = step.seq !== null && step.seq === selectedSeq;

@@ -102,6 +102,15 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.goto(`${app.webUrl}/runs/${helloRun}`);
     await page.locator('[data-testid="run-view"][data-connection="complete"][data-mode="replay"]').waitFor();
     expect(await attr(page, "console", "data-text")).toContain("Hello from the guest!");
+    // the lifecycle shows where the run is: its current step (the end) scrolled into its list
+    const currentInView = await page.evaluate(() => {
+      const list = document.querySelector('[data-testid="lifecycle"] ol')!;
+      const item = list.querySelector('[aria-current="step"]') as HTMLElement;
+      const l = list.getBoundingClientRect();
+      const i = item.getBoundingClientRect();
+      return { id: item.dataset.stepId, inView: i.top >= l.top - 1 && i.bottom <= l.bottom + 1 };
+    });
+    expect(currentInView).toEqual({ id: "end", inView: true });
     // back to the very start: nothing printed yet
     await page.getByTestId("scrubber").focus();
     await page.getByTestId("scrubber").press("Home");
