@@ -18,6 +18,7 @@ import * as z from "zod";
 import { threadIndex, type TraceRecord } from "./codec.js";
 import { EXIT_REASON_NAMES, exitReasonCode, KvmExit } from "./exit-reasons.js";
 import { IOCTLS, ioctlInfoByName } from "./ioctls.js";
+import { lowerBound, sortedBySeq } from "./sorted.js";
 import { MAX_MEM_MIB, MAX_VCPUS } from "./protocol.js";
 
 /** The `version` every walkthrough file states; bumped only for a change old files cannot follow. */
@@ -723,7 +724,7 @@ export type PointSearch =
  */
 export function locatePoint(point: WalkthroughPoint, records: readonly TraceRecord[], fromSeq = 0): PointSearch {
   const counter: PointCounter = { matched: 0 };
-  let i = lowerBound(records, fromSeq);
+  let i = lowerBound(records.length, (k) => records[k]!.seq < fromSeq);
   for (; i < records.length; i++) {
     const r = records[i]!;
     if (pointMatches(point, r, counter)) return { found: true, seq: r.seq, index: i };
@@ -736,16 +737,6 @@ export function locatePoint(point: WalkthroughPoint, records: readonly TraceReco
   return { found: false, matched: counter.matched, reason };
 }
 
-function lowerBound(records: readonly TraceRecord[], seq: number): number {
-  let lo = 0;
-  let hi = records.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (records[mid]!.seq < seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 export interface LocatedStep {
   index: number;
@@ -779,7 +770,7 @@ export function locateSteps(w: Walkthrough, records: RunRecords): LocateResult {
     if (recs === undefined) {
       const given = byRun[step.run];
       if (given === undefined) return fail(`no records of the ${step.run} run were given`);
-      recs = isSortedBySeq(given) ? given : [...given].sort((a, b) => a.seq - b.seq);
+      recs = sortedBySeq(given);
       sorted[step.run] = recs;
     }
     const from = cursor[step.run] ?? 0;
@@ -791,7 +782,3 @@ export function locateSteps(w: Walkthrough, records: RunRecords): LocateResult {
   return { ok: true, steps };
 }
 
-function isSortedBySeq(records: readonly TraceRecord[]): boolean {
-  for (let i = 1; i < records.length; i++) if (records[i - 1]!.seq > records[i]!.seq) return false;
-  return true;
-}

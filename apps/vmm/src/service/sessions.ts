@@ -28,7 +28,7 @@ import {
 } from "@kvmscope/shared";
 import { ConfigError } from "../config.js";
 import type { GuestInfo } from "../guests.js";
-import type { SessionPatch, Store, StoredReachedStep, StoredSession } from "../store/store.js";
+import type { SessionPatch, SessionStore, StoredReachedStep, StoredSession } from "../store/types.js";
 import { type LoadOptions, loadWalkthroughFile, WALKTHROUGHS_DIR, WalkthroughFollower } from "../walkthroughs.js";
 import {
   type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, NotFoundError, type RecordQuery, type RunAuth,
@@ -267,7 +267,7 @@ export class ClassSessions implements ClassSessionService {
 
   constructor(
     private readonly service: RunService,
-    private readonly store: Store,
+    private readonly store: SessionStore,
     private readonly loaded: WalkthroughCatalog,
     private readonly opts: SessionOptions = {},
   ) {

@@ -3,7 +3,7 @@
 // server only validates, translates and streams.
 import type { SessionInfo, TraceRecord, Walkthrough } from "@kvmscope/shared";
 import type { GuestInfo } from "../guests.js";
-import type { RecordQuery, RunStatus } from "../store/store.js";
+import type { RecordQuery, RunStatus } from "../store/types.js";
 import type { Breakpoint } from "../vcpu/control.js";
 
 export type { RecordQuery, RunStatus };
