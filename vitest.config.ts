@@ -11,7 +11,7 @@ import { defineConfig } from "vitest/config";
 const UNIT = [
   "packages/shared/test/**/*.test.ts",
   "apps/web/test/*.test.{ts,tsx}",
-  ...["devices", "devices-interrupts", "dispatch", "ring", "store-writers", "core-boundary"].map((f) => `apps/vmm/test/${f}.test.ts`),
+  ...["devices", "devices-interrupts", "dispatch", "ring", "store-writers", "core-boundary", "errors"].map((f) => `apps/vmm/test/${f}.test.ts`),
 ];
 const BROWSER = ["apps/web/test/e2e/**/*.test.ts"];
 const ALL = ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.{ts,tsx}"];

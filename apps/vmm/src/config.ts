@@ -1,6 +1,7 @@
 // What a run may ask for, checked before anything touches KVM: every violation is a ConfigError
 // with a sentence saying what is wrong and what is allowed.
 import { BOOT_ENTRY, IMAGE_LIMIT, RAM_LIMIT } from "./layout.js";
+import { StatusError } from "./errors.js";
 
 export type Irqchip = "user" | "kernel";
 
@@ -20,8 +21,12 @@ export interface MachineConfig {
   startPaused?: boolean;
 }
 
-export class ConfigError extends Error {
+/** A configuration that cannot run (400 when a request gave it). */
+export class ConfigError extends StatusError {
   override name = "ConfigError";
+  constructor(message: string) {
+    super(400, message);
+  }
 }
 
 const MiB = 1024 * 1024;

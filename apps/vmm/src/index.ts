@@ -2,6 +2,7 @@
 export { Machine } from "./machine.js";
 export type { MachineEvents, Outcome, RunResult } from "./machine.js";
 export { ConfigError, LIMITS, validateConfig } from "./config.js";
+export { StatusError, statusOf } from "./errors.js";
 export type { MachineConfig, Irqchip } from "./config.js";
 export { findGuest, guestImagePath, listGuests, loadGuestImage } from "./guests.js";
 export type { GuestInfo } from "./guests.js";
