@@ -5,7 +5,7 @@
 //
 // A chunk: up to CHUNK_RECORDS binary records back to back, in seq order, compressed with
 // deflate-raw level 1. Measured on a real pio-loop trace, 4096-record chunks
-// (`node apps/vmm/bench/store-bench.ts` prints the same for pio-loop-like records):
+// (`npx kvmscope bench-store` prints the same for pio-loop-like records):
 //   deflate-raw L1: 12.0 bytes/record, compress ~430 MB/s, inflate ~1100 MB/s
 //   brotli q1:      11.7 bytes/record, compress ~500 MB/s, decompress ~630 MB/s
 //   brotli q0:      15.0 bytes/record; deflate L6 11.0 bytes/record at ~80 MB/s

@@ -7,10 +7,7 @@ import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
 import { promisify } from "node:util";
 import type { TraceRecord } from "@kvmscope/shared";
-import { ConfigError, validateConfig } from "./config.js";
-import { guestImagePath, loadGuestImage } from "./guests.js";
-import { Machine } from "./machine.js";
-import { RAW_LOOP } from "./paths.js";
+import { ConfigError, guestImagePath, loadGuestImage, Machine, RAW_LOOP, validateConfig } from "@kvmscope/vmm";
 
 const run = promisify(execFile);
 
