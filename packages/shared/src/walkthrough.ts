@@ -19,7 +19,8 @@ import { threadIndex, type TraceRecord } from "./codec.js";
 import { EXIT_REASON_NAMES, exitReasonCode, KvmExit } from "./exit-reasons.js";
 import { IOCTLS, ioctlInfoByName } from "./ioctls.js";
 import { lowerBound, sortedBySeq } from "./sorted.js";
-import { MAX_MEM_MIB, MAX_VCPUS } from "./protocol.js";
+import { MAX_MEM_MIB, MAX_VCPUS } from "./limits.js";
+import { closestName, describeValue as describeYaml, didYouMean, listOf, YAML_WORDS } from "./messages.js";
 
 /** The `version` every walkthrough file states; bumped only for a change old files cannot follow. */
 export const WALKTHROUGH_VERSION = 1;
@@ -85,48 +86,10 @@ const qemuByFn = new Map(QEMU_ARTICLE_FUNCTIONS.map((f) => [f.fn, f]));
 // ---------------------------------------------------------------------------------------------
 // Small helpers for messages
 
-function describeValue(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "null (an empty value)";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  return String(v);
-}
+/** A value in the words of a YAML file's author ("a list", "a mapping"). */
+const describeValue = (v: unknown): string => describeYaml(v, YAML_WORDS);
+const quoteList = listOf;
 
-const quoteList = (xs: readonly string[]): string => xs.map((x) => JSON.stringify(x)).join(", ");
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The candidate a typo most likely meant, if one is close enough to suggest; used by the VMM's loader too. */
-export function closestName(word: string, candidates: readonly string[]): string | undefined {
-  const upper = word.toUpperCase();
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    if (c.toUpperCase() === upper) return c;
-    const d = editDistance(upper, c.toUpperCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-const didYouMean = (s: string | undefined): string => (s === undefined ? "" : ` (did you mean ${s}?)`);
 
 // ---------------------------------------------------------------------------------------------
 // The schema
@@ -483,8 +446,8 @@ function collectIssue(iss: z.core.$ZodIssue, prefix: FieldPath, out: Walkthrough
 }
 
 function article(expected: string): string {
-  if (expected === "object") return "a mapping";
-  if (expected === "array") return "a list";
+  if (expected === "object") return YAML_WORDS.object;
+  if (expected === "array") return YAML_WORDS.array;
   if (expected === "int") return "a whole number";
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }
