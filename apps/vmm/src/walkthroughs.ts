@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative, sep } from "node:path";
 import {
-  closestName, decodeBatch, describePoint, exitReasonCode, locatePoint, parseWalkthroughDocument, pointKind,
+  bySeq, closestName, decodeBatch, describePoint, exitReasonCode, locatePoint, parseWalkthroughDocument, pointKind,
   recordMatchesPoint, runSpecOf, type ParsedWalkthrough, type RunRole, type TraceRecord, type Walkthrough,
   WalkthroughError, type WalkthroughPoint, type WalkthroughProblem,
 } from "@kvmscope/shared";
@@ -236,7 +236,7 @@ class FollowedRun {
 
   /** Every record so far in seq order (a thread's records can arrive after a later seq of another thread). */
   get sorted(): readonly TraceRecord[] {
-    this.#sorted ??= [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    this.#sorted ??= [...this.bySeq.values()].sort(bySeq);
     return this.#sorted;
   }
 

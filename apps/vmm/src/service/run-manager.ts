@@ -4,7 +4,7 @@
 // and translates; everything that touches a VM or the database is here.
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import {
-  ChromeTraceWriter, NdjsonWriter, RECORD_SIZE, RunSummary, type TraceRecord, decodeBatch, encodeBatch,
+  bySeq, ChromeTraceWriter, NdjsonWriter, RECORD_SIZE, RunSummary, type TraceRecord, decodeBatch, encodeBatch,
   parseNdjson, recordsFromChrome,
 } from "@kvmscope/shared";
 import { exitStatusFor } from "../exit-status.js";
@@ -452,7 +452,7 @@ export function parseImport(text: string): { run: Record<string, unknown>; recor
 export function renumberRecords(records: TraceRecord[]): TraceRecord[] {
   const increasing = records.every((r, i) => i === 0 || records[i - 1]!.seq < r.seq);
   if (increasing && (records.at(-1)?.seq ?? 0) < 2 * records.length) return records;
-  const sorted = [...records].sort((a, b) => a.seq - b.seq);
+  const sorted = [...records].sort(bySeq);
   return sorted.map((r, i) => (r.seq === i ? r : { ...r, seq: i }));
 }
 
