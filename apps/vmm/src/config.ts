@@ -1,6 +1,8 @@
 // What a run may ask for, checked before anything touches KVM: every violation is a ConfigError
 // with a sentence saying what is wrong and what is allowed.
+import { RUN_LIMITS } from "@kvmscope/shared";
 import { BOOT_ENTRY, IMAGE_LIMIT, RAM_LIMIT } from "./layout.js";
+import { StatusError } from "./errors.js";
 
 export type Irqchip = "user" | "kernel";
 
@@ -20,21 +22,27 @@ export interface MachineConfig {
   startPaused?: boolean;
 }
 
-export class ConfigError extends Error {
+/** A configuration that cannot run (400 when a request gave it). */
+export class ConfigError extends StatusError {
   override name = "ConfigError";
+  constructor(message: string) {
+    super(400, message);
+  }
 }
 
 const MiB = 1024 * 1024;
 
+/** What a run may ask for: the shared bounds (packages/shared/src/limits.ts) and the guest layout's. */
 export const LIMITS = {
-  vcpus: { min: 1, max: 64 },
+  vcpus: RUN_LIMITS.vcpus,
   /** RAM starts at 0 and must stay below 0xc0000000 (the PCI/MMIO hole; our MMIO device is at 0xd0000000). */
-  memMiB: { min: 1, max: RAM_LIMIT / MiB },
+  memMiB: RUN_LIMITS.memMiB,
   /** From 0x7c00 up to the end of conventional memory (0x9fc00), as a boot sector's world allows. */
   imageBytes: { min: 1, max: IMAGE_LIMIT - BOOT_ENTRY },
-  timeoutSec: { min: 0.001, max: 24 * 3600 },
+  timeoutSec: RUN_LIMITS.timeoutSec,
   maxExits: { min: 1, max: Number.MAX_SAFE_INTEGER },
 } as const;
+if (LIMITS.memMiB.max * MiB !== RAM_LIMIT) throw new Error(`limits.ts MAX_MEM_MIB (${LIMITS.memMiB.max}) is not layout.ts's RAM_LIMIT (${RAM_LIMIT / MiB} MiB)`);
 
 function integerIn(name: string, value: number, min: number, max: number, unit = ""): number {
   if (!Number.isFinite(value) || !Number.isInteger(value)) throw new ConfigError(`${name} must be a whole number, got ${value}`);

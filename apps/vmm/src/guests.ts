@@ -1,7 +1,8 @@
 // The built-in teaching guests: their catalog (guests/catalog.json, what a student reads before
 // running one) and their images, assembled from guests/src at install time (guests/build.mjs).
 import { readFileSync, existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { GUESTS_DIR } from "./paths.js";
 
 export interface GuestExpectation {
   outcome: "halted" | "shutdown" | "debug-exit" | "timeout";
@@ -27,12 +28,11 @@ export interface GuestInfo {
   expect: GuestExpectation;
 }
 
-const GUESTS_DIR = new URL("../guests/", import.meta.url);
 
 let catalog: GuestInfo[] | undefined;
 
 export function listGuests(): GuestInfo[] {
-  catalog ??= JSON.parse(readFileSync(new URL("catalog.json", GUESTS_DIR), "utf8")) as GuestInfo[];
+  catalog ??= JSON.parse(readFileSync(path.join(GUESTS_DIR, "catalog.json"), "utf8")) as GuestInfo[];
   return catalog;
 }
 
@@ -42,7 +42,7 @@ export function findGuest(name: string): GuestInfo | undefined {
 
 /** The assembled image of a built-in guest. */
 export function guestImagePath(name: string): string {
-  return fileURLToPath(new URL(`build/${name}.bin`, GUESTS_DIR));
+  return path.join(GUESTS_DIR, "build", `${name}.bin`);
 }
 
 export function loadGuestImage(name: string): Uint8Array {

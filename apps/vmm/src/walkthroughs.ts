@@ -15,18 +15,18 @@
 // locateSteps does over a finished trace), never guessed from counts.
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
-  closestName, decodeBatch, describePoint, exitReasonCode, locatePoint, parseWalkthroughDocument, pointKind,
+  bySeq, closestName, decodeBatch, describePoint, exitReasonCode, locatePoint, parseWalkthroughDocument, pointKind,
   recordMatchesPoint, runSpecOf, type ParsedWalkthrough, type RunRole, type TraceRecord, type Walkthrough,
   WalkthroughError, type WalkthroughPoint, type WalkthroughProblem,
 } from "@kvmscope/shared";
 import { type GuestInfo, listGuests } from "./guests.js";
+import { REPO_ROOT, WALKTHROUGHS_DIR } from "./paths.js";
 import type { ControlRequest, RunInfo, RunListener, RunService } from "./service/types.js";
+import { StatusError } from "./errors.js";
 
-/** The repository root, found from this file (src/ or dist/ of apps/vmm), never from the cwd. */
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const WALKTHROUGHS_DIR = join(REPO_ROOT, "walkthroughs");
+/** The repository root and its walkthroughs folder: paths.ts (configuration or package resolution). */
+export { REPO_ROOT, WALKTHROUGHS_DIR } from "./paths.js";
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -190,10 +190,11 @@ export interface FollowResult {
 }
 
 /** A step whose point the run did not reach: the run ended first, or time ran out. */
-export class FollowError extends Error {
+/** 422: the request was fine, the run was not. */
+export class FollowError extends StatusError {
   override name = "FollowError";
   constructor(readonly index: number, readonly stepId: string, message: string) {
-    super(message);
+    super(422, message);
   }
 }
 
@@ -235,7 +236,7 @@ class FollowedRun {
 
   /** Every record so far in seq order (a thread's records can arrive after a later seq of another thread). */
   get sorted(): readonly TraceRecord[] {
-    this.#sorted ??= [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    this.#sorted ??= [...this.bySeq.values()].sort(bySeq);
     return this.#sorted;
   }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createDevices, type Devices } from "../src/devices/index.js";
 import { PIT_INPUT_HZ } from "../src/devices/pit-8254.js";
-import { allocateDeviceMemory, type DeviceHooks } from "../src/devices/shared-state.js";
+import { allocateDeviceMemory } from "../src/devices/device-memory.js";
+import type { DeviceHooks } from "../src/devices/shared-state.js";
 
 /** Hooks whose now() is a clock the test sets by hand (nanoseconds). */
 function fakeClockHooks(): DeviceHooks & { nowNs: number } {

@@ -10,7 +10,8 @@ import { Worker } from "node:worker_threads";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDevices } from "../src/devices/index.js";
-import { allocateDeviceMemory, type DeviceHooks } from "../src/devices/shared-state.js";
+import { allocateDeviceMemory } from "../src/devices/device-memory.js";
+import type { DeviceHooks } from "../src/devices/shared-state.js";
 import { COM1_PORTS, TEACHING_DEVICE_MMIO } from "../src/layout.js";
 
 const srcDir = join(dirname(fileURLToPath(import.meta.url)), "../src");

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { Bus, BusRange, type BusDevice } from "../src/devices/bus.js";
 import { DEBUGCON_LINE_MAX } from "../src/devices/debugcon.js";
 import { createDevices, type Devices } from "../src/devices/index.js";
-import { allocateDeviceMemory, SharedLock, type DeviceHooks } from "../src/devices/shared-state.js";
+import { allocateDeviceMemory } from "../src/devices/device-memory.js";
+import { SharedLock, type DeviceHooks } from "../src/devices/shared-state.js";
 import { COM1_PORTS, DEBUG_EXIT_PORT, DEBUGCON_PORT, POST_CODE_PORT, TEACHING_DEVICE_MMIO } from "../src/layout.js";
 
 /** Hooks for tests: a clock the test sets by hand, and lists of what the devices reported. */

@@ -13,6 +13,7 @@ import {
   type RunAuth, type RunInfo, type RunListener, type RunRequest, type RunService, UnavailableError, type WalkthroughCatalog,
 } from "../src/service/types.js";
 import type { SessionInfo, Walkthrough } from "@kvmscope/shared";
+import { FollowError } from "../src/walkthroughs.js";
 import { runInfo } from "./service-fixtures.js";
 
 const MAX_BODY = 64 * 1024;
@@ -54,7 +55,7 @@ class FakeSessions implements ClassSessionService {
   async advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo> {
     this.calls.push(["advance", code, token, to]);
     this.#teacher(code, token);
-    if (to === 7) throw Object.assign(new Error("step 8 (halt): the main run ended (halted) before an exit"), { name: "FollowError" });
+    if (to === 7) throw new FollowError(7, "halt", "step 8 (halt): the main run ended (halted) before an exit");
     return { ...sessionInfo(code), step: to ?? 0 };
   }
 

@@ -1,11 +1,33 @@
 // Reading the repository's own sources and the article, for the tests that check what the web
 // app says about them (source-map, ioctl-places, lifecycle). Not a test file itself.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root, with a trailing slash. */
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const ARTICLE = "/work/shared/seed/qemu-kvm-vm-lifecycle.ja.txt";
+
+const ARTICLE_FILE = "qemu-kvm-vm-lifecycle.ja.txt";
+/**
+ * The article the project grew from: $KVMSCOPE_SEED/<file>, else shared/seed/<file> in the
+ * nearest folder above the repository that has one (CI keeps shared/ beside the clone). The tests
+ * against it skip, saying why, when it is in neither place.
+ */
+export const ARTICLE = findArticle();
+
+function findArticle(): string {
+  const given = process.env.KVMSCOPE_SEED;
+  if (given !== undefined && given !== "") return resolve(given, ARTICLE_FILE);
+  const tried: string[] = [];
+  for (let dir = dirname(resolve(ROOT)); ; dir = dirname(dir)) {
+    const file = join(dir, "shared", "seed", ARTICLE_FILE);
+    if (existsSync(file)) return file;
+    tried.push(file);
+    if (dirname(dir) === dir) break;
+  }
+  console.warn(`[vmm-source] the article is not here (tried ${tried.join(", ")}; set KVMSCOPE_SEED to its folder): its tests are skipped`);
+  return tried[0]!;
+}
 
 const sources = new Map<string, string>();
 /** A file of the repository, by its path from the root. */

@@ -7,6 +7,7 @@ import type { ExitRecord, IoctlRecord, LostRecord, MarkerRecord, StatsRecord, Th
 import { exitReasonCode } from "./exit-reasons.js";
 import { ioctlInfoByName } from "./ioctls.js";
 import { MAIN_THREAD, STAT_NAMES, type StatName } from "./record-layout.js";
+import { bySeq } from "./sorted.js";
 
 interface ChromeEvent {
   name?: unknown;
@@ -95,6 +96,6 @@ export function recordsFromChrome(doc: unknown): { run: Record<string, unknown>;
   const samples = [...stats.values()].sort((a, b) => a.ts - b.ts);
   for (const s of samples) s.seq = ++maxSeq;
   records.push(...samples);
-  records.sort((a, b) => a.seq - b.seq);
+  records.sort(bySeq);
   return { run: { ...metadata, type: "run" }, records, end: { ...metadata, type: "end" } };
 }

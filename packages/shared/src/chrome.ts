@@ -12,6 +12,7 @@ import type { ExitRecord, IoctlRecord, TraceRecord } from "./codec.js";
 import { threadIndex } from "./codec.js";
 import { MAIN_THREAD } from "./record-layout.js";
 import { recordToJson } from "./ndjson.js";
+import { hex } from "./sorted.js";
 
 /** The one process: the VMM (qemu-kvm's single process). */
 export const CHROME_PID = 1;
@@ -37,10 +38,6 @@ function sortIndex(thread: number): number {
 }
 
 const us = (ns: number): number => ns / 1000;
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
 
 export interface ChromeTraceOptions {
   /** Goes into the trace's top-level `metadata` (e.g. the run line); end() may add more. */

@@ -1,5 +1,8 @@
 // @kvmscope/shared: what the VMM, the web app and the tests agree on about a trace.
 export * from "./record-layout.js";
+export * from "./sorted.js";
+export * from "./limits.js";
+export * from "./messages.js";
 export * from "./exit-reasons.js";
 export * from "./ioctls.js";
 export * from "./errno.js";

@@ -15,21 +15,14 @@
 // does nothing); messages that the server sends are not (a newer server may add fields).
 import * as z from "zod";
 import { exitReasonCode } from "./exit-reasons.js";
-// Types only: walkthrough.ts imports this module's values, so a value import back would be a cycle.
+import { MAX_CONSOLE_BYTES, MAX_MEM_MIB, MAX_STEP_COUNT, MAX_TIMEOUT_SEC, MAX_VCPUS, MIN_TIMEOUT_SEC } from "./limits.js";
+import { describeValue, listOf } from "./messages.js";
 import type { Walkthrough } from "./walkthrough.js";
 
 export const PROTOCOL_VERSION = 1;
 
-// Bounds a request is checked against before it reaches the run manager. They mirror the VMM's
-// LIMITS (apps/vmm/src/config.ts), which stay the final word; a test keeps the two equal.
-export const MAX_VCPUS = 64;
-/** RAM starts at 0 and stays below 0xc0000000. */
-export const MAX_MEM_MIB = 3072;
-export const MIN_TIMEOUT_SEC = 0.001;
-export const MAX_TIMEOUT_SEC = 24 * 3600;
-export const MAX_STEP_COUNT = 1_000_000;
-/** Bytes one console message may type into the guest's serial port. */
-export const MAX_CONSOLE_BYTES = 4096;
+// The bounds a request is checked against before it reaches the run manager are limits.ts's,
+// which the VMM's LIMITS (apps/vmm/src/config.ts) are built from too.
 export const RECORDS_PAGE_DEFAULT = 1000;
 export const RECORDS_PAGE_MAX = 10_000;
 export const RUNS_PAGE_DEFAULT = 20;
@@ -40,20 +33,7 @@ export const RUN_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 // ---------------------------------------------------------------------------------------------
 // Readable messages
 
-/** A short rendering of what a client sent, for "got ..." in messages (never the whole of a long string). */
-export function describeValue(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return "an object";
-  if (typeof v === "string") return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
-  return JSON.stringify(v) ?? String(v);
-}
-
-function listOf(values: readonly (string | number | boolean | null | undefined | symbol | bigint)[]): string {
-  return values.map((v) => JSON.stringify(typeof v === "symbol" || typeof v === "bigint" ? String(v) : v)).join(", ");
-}
+// (describeValue and listOf: messages.ts, shared with the walkthrough format.)
 
 /** A strict object: unknown keys are an error that names them and lists the allowed ones. */
 function strict<S extends z.ZodRawShape>(shape: S, what: string) {

@@ -18,7 +18,9 @@ import * as z from "zod";
 import { threadIndex, type TraceRecord } from "./codec.js";
 import { EXIT_REASON_NAMES, exitReasonCode, KvmExit } from "./exit-reasons.js";
 import { IOCTLS, ioctlInfoByName } from "./ioctls.js";
-import { MAX_MEM_MIB, MAX_VCPUS } from "./protocol.js";
+import { lowerBound, sortedBySeq } from "./sorted.js";
+import { MAX_MEM_MIB, MAX_VCPUS } from "./limits.js";
+import { closestName, describeValue as describeYaml, didYouMean, listOf, YAML_WORDS } from "./messages.js";
 
 /** The `version` every walkthrough file states; bumped only for a change old files cannot follow. */
 export const WALKTHROUGH_VERSION = 1;
@@ -84,48 +86,10 @@ const qemuByFn = new Map(QEMU_ARTICLE_FUNCTIONS.map((f) => [f.fn, f]));
 // ---------------------------------------------------------------------------------------------
 // Small helpers for messages
 
-function describeValue(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "null (an empty value)";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  return String(v);
-}
+/** A value in the words of a YAML file's author ("a list", "a mapping"). */
+const describeValue = (v: unknown): string => describeYaml(v, YAML_WORDS);
+const quoteList = listOf;
 
-const quoteList = (xs: readonly string[]): string => xs.map((x) => JSON.stringify(x)).join(", ");
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The candidate a typo most likely meant, if one is close enough to suggest; used by the VMM's loader too. */
-export function closestName(word: string, candidates: readonly string[]): string | undefined {
-  const upper = word.toUpperCase();
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    if (c.toUpperCase() === upper) return c;
-    const d = editDistance(upper, c.toUpperCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-const didYouMean = (s: string | undefined): string => (s === undefined ? "" : ` (did you mean ${s}?)`);
 
 // ---------------------------------------------------------------------------------------------
 // The schema
@@ -482,8 +446,8 @@ function collectIssue(iss: z.core.$ZodIssue, prefix: FieldPath, out: Walkthrough
 }
 
 function article(expected: string): string {
-  if (expected === "object") return "a mapping";
-  if (expected === "array") return "a list";
+  if (expected === "object") return YAML_WORDS.object;
+  if (expected === "array") return YAML_WORDS.array;
   if (expected === "int") return "a whole number";
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }
@@ -723,7 +687,7 @@ export type PointSearch =
  */
 export function locatePoint(point: WalkthroughPoint, records: readonly TraceRecord[], fromSeq = 0): PointSearch {
   const counter: PointCounter = { matched: 0 };
-  let i = lowerBound(records, fromSeq);
+  let i = lowerBound(records.length, (k) => records[k]!.seq < fromSeq);
   for (; i < records.length; i++) {
     const r = records[i]!;
     if (pointMatches(point, r, counter)) return { found: true, seq: r.seq, index: i };
@@ -736,16 +700,6 @@ export function locatePoint(point: WalkthroughPoint, records: readonly TraceReco
   return { found: false, matched: counter.matched, reason };
 }
 
-function lowerBound(records: readonly TraceRecord[], seq: number): number {
-  let lo = 0;
-  let hi = records.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (records[mid]!.seq < seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 export interface LocatedStep {
   index: number;
@@ -779,7 +733,7 @@ export function locateSteps(w: Walkthrough, records: RunRecords): LocateResult {
     if (recs === undefined) {
       const given = byRun[step.run];
       if (given === undefined) return fail(`no records of the ${step.run} run were given`);
-      recs = isSortedBySeq(given) ? given : [...given].sort((a, b) => a.seq - b.seq);
+      recs = sortedBySeq(given);
       sorted[step.run] = recs;
     }
     const from = cursor[step.run] ?? 0;
@@ -791,7 +745,3 @@ export function locateSteps(w: Walkthrough, records: RunRecords): LocateResult {
   return { ok: true, steps };
 }
 
-function isSortedBySeq(records: readonly TraceRecord[]): boolean {
-  for (let i = 1; i < records.length; i++) if (records[i - 1]!.seq > records[i]!.seq) return false;
-  return true;
-}

@@ -21,7 +21,8 @@ import { MmioTeachingDevice } from "./mmio-teaching-device.js";
 import { Pic } from "./pic-8259.js";
 import { Pit } from "./pit-8254.js";
 import { PostCode } from "./post-code.js";
-import { checkDeviceMemory, SharedLock, type DeviceHooks, type DeviceMemory } from "./shared-state.js";
+import { checkDeviceMemory, type DeviceMemory } from "./device-memory.js";
+import { SharedLock, type DeviceHooks } from "./shared-state.js";
 import { Uart } from "./uart-16550.js";
 
 export { Bus, BusRange, dataToUint32, uint32ToData, type BusDevice } from "./bus.js";
@@ -31,7 +32,8 @@ export { MmioTeachingDevice, TEACHING_DEVICE_ID, TEACHING_REG_COUNTER, TEACHING_
 export { Pic, type PicChipState, type PicState } from "./pic-8259.js";
 export { Pit, PIT_INPUT_HZ, type PitChannel0 } from "./pit-8254.js";
 export { PostCode } from "./post-code.js";
-export { allocateDeviceMemory, checkDeviceMemory, SharedLock, type DeviceHooks, type DeviceMemory } from "./shared-state.js";
+export { allocateDeviceMemory, checkDeviceMemory, type DeviceMemory } from "./device-memory.js";
+export { SharedLock, type DeviceHooks } from "./shared-state.js";
 export { Uart } from "./uart-16550.js";
 
 export interface Devices {

@@ -9,11 +9,6 @@
 // an ioctl while holding it, and it is not reentrant (a nested acquire on the same view throws
 // rather than deadlocks). Stateless devices (POST port, isa-debug-exit) take no lock.
 
-import { DEBUGCON_MEMORY_BYTES } from "./debugcon.js";
-import { TEACHING_DEVICE_MEMORY_BYTES } from "./mmio-teaching-device.js";
-import { PIC_MEMORY_BYTES } from "./pic-8259.js";
-import { PIT_MEMORY_BYTES } from "./pit-8254.js";
-import { UART_MEMORY_BYTES } from "./uart-16550.js";
 
 const UNLOCKED = 0;
 /** Held, nobody waiting: release is a single atomic. */
@@ -99,52 +94,4 @@ export interface DeviceHooks {
   debugExit(value: number): void;
   /** CLOCK_MONOTONIC in nanoseconds (the PIT computes its counters from it). Same clock on every thread. */
   now(): number;
-}
-
-/**
- * Every device's shared state for one VM: SharedArrayBuffers only, in a plain object, so it can
- * travel in workerData (structured clone shares, rather than copies, a SharedArrayBuffer).
- */
-export interface DeviceMemory {
-  /** Int32[1]: the device lock (the analogue of qemu's global mutex). */
-  readonly lock: SharedArrayBuffer;
-  readonly uart: SharedArrayBuffer;
-  readonly debugcon: SharedArrayBuffer;
-  readonly pic: SharedArrayBuffer;
-  readonly pit: SharedArrayBuffer;
-  readonly teachingDevice: SharedArrayBuffer;
-}
-
-const MEMORY_BYTES: Readonly<Record<keyof DeviceMemory, number>> = {
-  lock: Int32Array.BYTES_PER_ELEMENT,
-  uart: UART_MEMORY_BYTES,
-  debugcon: DEBUGCON_MEMORY_BYTES,
-  pic: PIC_MEMORY_BYTES,
-  pit: PIT_MEMORY_BYTES,
-  teachingDevice: TEACHING_DEVICE_MEMORY_BYTES,
-};
-
-/**
- * Allocate the shared state of every device (main thread, once per VM). Zero-filled memory is
- * every device's power-on state.
- */
-export function allocateDeviceMemory(): DeviceMemory {
-  return {
-    lock: new SharedArrayBuffer(MEMORY_BYTES.lock),
-    uart: new SharedArrayBuffer(MEMORY_BYTES.uart),
-    debugcon: new SharedArrayBuffer(MEMORY_BYTES.debugcon),
-    pic: new SharedArrayBuffer(MEMORY_BYTES.pic),
-    pit: new SharedArrayBuffer(MEMORY_BYTES.pit),
-    teachingDevice: new SharedArrayBuffer(MEMORY_BYTES.teachingDevice),
-  };
-}
-
-/** Throws a TypeError naming the field when `memory` is not what allocateDeviceMemory made (e.g. lost in a postMessage). */
-export function checkDeviceMemory(memory: DeviceMemory): void {
-  for (const [field, bytes] of Object.entries(MEMORY_BYTES) as [keyof DeviceMemory, number][]) {
-    const buffer: unknown = memory[field];
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength !== bytes) {
-      throw new TypeError(`DeviceMemory.${field} must be the ${bytes}-byte SharedArrayBuffer from allocateDeviceMemory(); pass the same object to every thread in workerData`);
-    }
-  }
 }

@@ -4,14 +4,15 @@
 // and translates; everything that touches a VM or the database is here.
 import { kvmAvailable } from "@kvmscope/kvm-binding";
 import {
-  ChromeTraceWriter, NdjsonWriter, RECORD_SIZE, RunSummary, type TraceRecord, decodeBatch, encodeBatch,
+  bySeq, ChromeTraceWriter, NdjsonWriter, RECORD_SIZE, RunSummary, type TraceRecord, decodeBatch, encodeBatch,
   parseNdjson, recordsFromChrome,
 } from "@kvmscope/shared";
 import { exitStatusFor } from "../exit-status.js";
 import { ConfigError, LIMITS, type MachineConfig, validateConfig } from "../config.js";
 import { findGuest, type GuestInfo, listGuests, loadGuestImage } from "../guests.js";
 import { Machine, type RunResult } from "../machine.js";
-import { Store, type StoredRun } from "../store/store.js";
+import { Store } from "../store/store.js";
+import type { RunStore, ServiceStore, StoredRun } from "../store/types.js";
 import type { LoadOptions } from "../walkthroughs.js";
 import { ClassSessions, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
 import {
@@ -47,7 +48,7 @@ class LiveRun {
   #flushing: Promise<void> = Promise.resolve();
   done!: Promise<void>;
 
-  constructor(readonly id: string, readonly machine: Machine, readonly config: MachineConfig, readonly guest: GuestInfo | undefined, private readonly store: Store) {}
+  constructor(readonly id: string, readonly machine: Machine, readonly config: MachineConfig, readonly guest: GuestInfo | undefined, private readonly store: RunStore) {}
 
   /** The last error a flush met (the records it could not write are retried at the next flush). */
   flushError: string | null = null;
@@ -87,7 +88,7 @@ export class RunManager implements RunService {
   readonly sessions: ClassSessions;
 
   private constructor(
-    readonly store: Store,
+    readonly store: ServiceStore,
     readonly limits: ServiceLimits,
     aborted: string[],
     ended: string[],
@@ -104,7 +105,7 @@ export class RunManager implements RunService {
    * logged and left out, never fatal).
    */
   static async open(opts: { dataDir: string; limits?: Partial<ServiceLimits>; walkthroughs?: LoadOptions; sessions?: SessionOptions }): Promise<RunManager> {
-    const store = await Store.open(opts.dataDir);
+    const store: ServiceStore = await Store.open(opts.dataDir); // the SQLite implementation
     const aborted = await store.markLiveRunsAborted();
     const ended = await store.endOpenClassSessions();
     const catalog = loadWalkthroughCatalog(opts.walkthroughs, opts.sessions?.log);
@@ -261,7 +262,7 @@ export class RunManager implements RunService {
   }
 
   async listRuns(opts: { limit: number; before?: string }): Promise<{ runs: RunInfo[]; next: string | null }> {
-    let page: Awaited<ReturnType<Store["listRuns"]>>;
+    let page: Awaited<ReturnType<RunStore["listRuns"]>>;
     try {
       page = await this.store.listRuns(opts);
     } catch (err) {
@@ -451,7 +452,7 @@ export function parseImport(text: string): { run: Record<string, unknown>; recor
 export function renumberRecords(records: TraceRecord[]): TraceRecord[] {
   const increasing = records.every((r, i) => i === 0 || records[i - 1]!.seq < r.seq);
   if (increasing && (records.at(-1)?.seq ?? 0) < 2 * records.length) return records;
-  const sorted = [...records].sort((a, b) => a.seq - b.seq);
+  const sorted = [...records].sort(bySeq);
   return sorted.map((r, i) => (r.seq === i ? r : { ...r, seq: i }));
 }
 

@@ -35,12 +35,12 @@ import {
   ConsoleBody, CreateRunBody, CreateSessionBody, EndSessionBody, ExportQuery, JOIN_CODE_HINT, ListRunsQuery, PROTOCOL_VERSION,
   RECORD_SIZE, RecordsQuery, RevealBody, RUN_ID_PATTERN, type RunInfo as WireRunInfo, type ServerMessage, type SessionInfo,
   type SessionServerMessage, TEACHER_TOKEN_HEADER, type WalkthroughsAnswer, WsClose, check, consoleBytes, decodeBase64,
-  describeValue, encodeBatch, exitReasonCode, normalizeJoinCode,
+  describeValue, encodeBatch, exitReasonCode, NdjsonError, normalizeJoinCode,
 } from "@kvmscope/shared";
-import { ConfigError } from "../config.js";
+import { StatusError, statusOf } from "../errors.js";
 import {
-  type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RunAuth,
-  type RunInfo, type RunListener, type RunRequest, type RunService, UnavailableError,
+  type ClassSessionService, type ControlRequest, NotFoundError, type RunAuth, type RunInfo, type RunListener, type RunRequest,
+  type RunService,
 } from "./types.js";
 
 export interface ServerOptions {
@@ -93,31 +93,15 @@ const COMMON_HEADERS = {
 // Compile-time check that what the service returns is what the protocol says the wire carries.
 const asWireRunInfo = (r: RunInfo): WireRunInfo => r;
 
-/** A failure with the HTTP status it answers with. */
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
+/** A failure of the request itself, with its status (and any headers it answers with). */
+class HttpError extends StatusError {
+  constructor(status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(status, message);
   }
 }
 
-/** The status an error from the service (or from us) answers with. */
-export function httpStatusOf(err: unknown): number {
-  if (err instanceof HttpError) return err.status;
-  if (!(err instanceof Error)) return 500;
-  // By class, and by name for a copy of the class loaded from another module instance (src vs dist).
-  if (err instanceof NotFoundError || err.name === "NotFoundError") return 404;
-  if (err instanceof ForbiddenError || err.name === "ForbiddenError") return 403;
-  // A walkthrough step the run could not reach (walkthroughs.ts): the request was fine, the run was not.
-  if (err.name === "FollowError") return 422;
-  if (err instanceof ConflictError || err.name === "ConflictError") return 409;
-  if (err instanceof LimitError || err.name === "LimitError") {
-    const s = (err as { httpStatus?: unknown }).httpStatus;
-    return typeof s === "number" && s >= 400 && s < 600 ? s : 429;
-  }
-  if (err instanceof ConfigError || err.name === "ConfigError") return 400;
-  if (err instanceof UnavailableError || err.name === "UnavailableError") return 503;
-  return 500;
-}
+/** The status an error from the service (or from us) answers with: its own `status` (errors.ts), else 500. */
+export const httpStatusOf = statusOf;
 
 function errorMessage(err: unknown, status: number): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -338,38 +322,94 @@ interface ViewerOptions {
 }
 
 /**
- * One WebSocket watching one run. Record batches are dropped (never queued without bound, never
- * waited for) while the socket holds more than `high` unsent bytes, and resume once it is back
- * under `low`, after one `skipped` marker naming exactly the records that were dropped.
+ * What both kinds of socket (a run's viewer, a class session's) share: JSON frames, cut off once
+ * more than `max` bytes pile up unsent (never queued without bound), an error frame, one close,
+ * and the unsubscribe from whatever the socket follows.
  */
-class Viewer implements RunListener {
-  #dropping = false;
-  #dropFrom = 0;
-  #dropTo = 0;
-  #dropCount = 0;
-  #pollTimer: NodeJS.Timeout | undefined;
+abstract class SocketViewer<Message extends { type: string }> {
   #unsubscribe: (() => void) | undefined;
   #closed = false;
-  #queue: Promise<void> = Promise.resolve();
-  readonly #console = new TextDecoder("utf-8");
   alive = true;
-  /** Client messages refused in a row (an error frame each); an acknowledged one starts again at 0. */
-  refused = 0;
 
-  constructor(readonly ws: WebSocket, readonly runId: string, private readonly o: ViewerOptions) {}
+  constructor(readonly ws: WebSocket, private readonly max: number) {}
 
   get open(): boolean {
     return !this.#closed && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Runs `task` after every task queued before it: messages are answered in the order they came. */
-  enqueue(task: () => Promise<void>): void {
-    this.#queue = this.#queue.then(task).catch(() => {});
+  /** A frame already serialized (the same text may go to many sockets). */
+  sendText(text: string): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount > this.max) {
+      this.close(WsClose.TooSlow, "this viewer fell too far behind");
+      this.ws.terminate();
+      return;
+    }
+    this.beforeFrame();
+    this.ws.send(text);
+  }
+
+  send(msg: Message): void {
+    this.sendText(JSON.stringify(msg));
+  }
+
+  /** An error frame, then (with a code) the socket is closed. */
+  fail(status: number, message: string, closeCode?: number, id?: string | number): void {
+    this.send({ type: "error", message, status, ...(id !== undefined ? { id } : {}) } as unknown as Message);
+    if (closeCode !== undefined) this.close(closeCode, message);
   }
 
   setUnsubscribe(unsubscribe: () => void): void {
     if (this.#closed) unsubscribe();
     else this.#unsubscribe = unsubscribe;
+  }
+
+  close(code: number, reason: string): void {
+    this.dispose();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      // A close reason is at most 123 bytes.
+      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    }
+  }
+
+  dispose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onDispose();
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    unsubscribe?.();
+  }
+
+  /** Called before each JSON frame goes out. */
+  protected beforeFrame(): void {}
+  /** Called once, when the socket stops following. */
+  protected onDispose(): void {}
+}
+
+/**
+ * One WebSocket watching one run. Record batches are dropped (never queued without bound, never
+ * waited for) while the socket holds more than `high` unsent bytes, and resume once it is back
+ * under `low`, after one `skipped` marker naming exactly the records that were dropped.
+ */
+class Viewer extends SocketViewer<ServerMessage> implements RunListener {
+  #dropping = false;
+  #dropFrom = 0;
+  #dropTo = 0;
+  #dropCount = 0;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #console = new TextDecoder("utf-8");
+  /** Client messages refused in a row (an error frame each); an acknowledged one starts again at 0. */
+  refused = 0;
+
+  constructor(ws: WebSocket, readonly runId: string, private readonly o: ViewerOptions) {
+    super(ws, o.max);
+  }
+
+  /** Runs `task` after every task queued before it: messages are answered in the order they came. */
+  enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch(() => {});
   }
 
   onRecords(batch: Uint8Array, firstSeq: number, lastSeq: number): void {
@@ -395,22 +435,13 @@ class Viewer implements RunListener {
     this.send({ type: "status", run: asWireRunInfo(info) });
   }
 
-  /** A JSON frame. Never thinned; a viewer so far behind that these pile up past `max` is cut off. */
-  send(msg: ServerMessage): void {
-    if (!this.open) return;
-    if (this.ws.bufferedAmount > this.o.max) {
-      this.close(WsClose.TooSlow, "this viewer fell too far behind");
-      this.ws.terminate();
-      return;
-    }
+  /** JSON frames are never thinned (a viewer so far behind that they pile up past `max` is cut off); a gap is told first. */
+  protected override beforeFrame(): void {
     this.#flushSkipped(true);
-    this.ws.send(JSON.stringify(msg));
   }
 
-  /** An error frame, then (with a code) the socket is closed. */
-  fail(status: number, message: string, closeCode?: number, id?: string | number): void {
-    this.send({ type: "error", message, status, ...(id !== undefined ? { id } : {}) });
-    if (closeCode !== undefined) this.close(closeCode, message);
+  protected override onDispose(): void {
+    this.#stopPolling();
   }
 
   #drop(firstSeq: number, lastSeq: number, count: number): void {
@@ -450,23 +481,6 @@ class Viewer implements RunListener {
     if (!this.#dropping) this.#stopPolling();
     this.ws.send(JSON.stringify(msg));
   }
-
-  close(code: number, reason: string): void {
-    this.dispose();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
-      // A close reason is at most 123 bytes.
-      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    }
-  }
-
-  dispose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stopPolling();
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = undefined;
-    unsubscribe?.();
-  }
 }
 
 /**
@@ -474,57 +488,7 @@ class Viewer implements RunListener {
  * frames are small and come at the teacher's pace, so nothing is thinned; a socket that still
  * piles up past `max` unsent bytes (a student's laptop closed without a goodbye) is cut off.
  */
-class SessionViewer {
-  #unsubscribe: (() => void) | undefined;
-  #closed = false;
-  alive = true;
-
-  constructor(readonly ws: WebSocket, private readonly max: number) {}
-
-  get open(): boolean {
-    return !this.#closed && this.ws.readyState === WebSocket.OPEN;
-  }
-
-  /** A frame already serialized: the same text goes to every student. */
-  sendText(text: string): void {
-    if (!this.open) return;
-    if (this.ws.bufferedAmount > this.max) {
-      this.close(WsClose.TooSlow, "this viewer fell too far behind");
-      this.ws.terminate();
-      return;
-    }
-    this.ws.send(text);
-  }
-
-  send(msg: SessionServerMessage): void {
-    this.sendText(JSON.stringify(msg));
-  }
-
-  fail(status: number, message: string, closeCode?: number): void {
-    this.send({ type: "error", message, status });
-    if (closeCode !== undefined) this.close(closeCode, message);
-  }
-
-  setUnsubscribe(unsubscribe: () => void): void {
-    if (this.#closed) unsubscribe();
-    else this.#unsubscribe = unsubscribe;
-  }
-
-  close(code: number, reason: string): void {
-    this.dispose();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
-      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    }
-  }
-
-  dispose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = undefined;
-    unsubscribe?.();
-  }
-}
+class SessionViewer extends SocketViewer<SessionServerMessage> {}
 
 /**
  * Serializes each SessionInfo once for all its sockets: with 40 students a change costs one
@@ -691,7 +655,7 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
             run = await service.importRun(text);
           } catch (err) {
             // A parser's own complaint about the file is the client's problem, not ours.
-            if (err instanceof Error && ["SyntaxError", "TypeError", "RangeError", "NdjsonError"].includes(err.name)) {
+            if (err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError || err instanceof NdjsonError) {
               throw new HttpError(400, `the import is not a kvmscope export: ${err.message}`);
             }
             throw err;

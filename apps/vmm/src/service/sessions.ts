@@ -28,7 +28,7 @@ import {
 } from "@kvmscope/shared";
 import { ConfigError } from "../config.js";
 import type { GuestInfo } from "../guests.js";
-import type { SessionPatch, Store, StoredReachedStep, StoredSession } from "../store/store.js";
+import type { SessionPatch, SessionStore, StoredReachedStep, StoredSession } from "../store/types.js";
 import { type LoadOptions, loadWalkthroughFile, WALKTHROUGHS_DIR, WalkthroughFollower } from "../walkthroughs.js";
 import {
   type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, NotFoundError, type RecordQuery, type RunAuth,
@@ -116,7 +116,35 @@ export function unknownSession(code: string): NotFoundError {
   return new NotFoundError(`no class session with the join code ${code}`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Resolves once run `id` is no longer live, as the run's own status event tells (the service
+ * calls onStatus when it ends; a run already ended, or unknown, resolves at once), or after
+ * `ms` at the latest. No polling.
+ */
+async function whenEnded(service: RunService, id: string, ms: number): Promise<void> {
+  let settled = false;
+  let unsubscribe: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        settled = true;
+        resolve();
+      };
+      timer = setTimeout(done, ms);
+      service.subscribe(id, { onRecords() {}, onConsole() {}, onStatus: (info) => { if (!info.live) done(); } }).then(
+        (u) => {
+          if (settled) u();
+          else unsubscribe = u;
+        },
+        done, // no such run: nothing to wait for
+      );
+    });
+  } finally {
+    clearTimeout(timer);
+    unsubscribe?.();
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // One open session
@@ -267,7 +295,7 @@ export class ClassSessions implements ClassSessionService {
 
   constructor(
     private readonly service: RunService,
-    private readonly store: Store,
+    private readonly store: SessionStore,
     private readonly loaded: WalkthroughCatalog,
     private readonly opts: SessionOptions = {},
   ) {
@@ -507,9 +535,6 @@ export class ClassSessions implements ClassSessionService {
       }
     }
     await session.follower.close({ stop: false });
-    const deadline = Date.now() + 15_000;
-    for (const id of ids) {
-      while (Date.now() < deadline && (await this.service.getRun(id))?.live === true) await sleep(20);
-    }
+    await Promise.all(ids.map((id) => whenEnded(this.service, id, 15_000)));
   }
 }

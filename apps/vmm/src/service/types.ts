@@ -3,8 +3,9 @@
 // server only validates, translates and streams.
 import type { SessionInfo, TraceRecord, Walkthrough } from "@kvmscope/shared";
 import type { GuestInfo } from "../guests.js";
-import type { RecordQuery, RunStatus } from "../store/store.js";
+import type { RecordQuery, RunStatus } from "../store/types.js";
 import type { Breakpoint } from "../vcpu/control.js";
+import { StatusError } from "../errors.js";
 
 export type { RecordQuery, RunStatus };
 
@@ -148,25 +149,37 @@ export interface ClassSessionService {
 }
 
 /** 404 */
-export class NotFoundError extends Error {
+export class NotFoundError extends StatusError {
   override name = "NotFoundError";
+  constructor(message: string) {
+    super(404, message);
+  }
 }
 /** 403: a class session's run or session, and a request without its teacher token */
-export class ForbiddenError extends Error {
+export class ForbiddenError extends StatusError {
   override name = "ForbiddenError";
+  constructor(message: string) {
+    super(403, message);
+  }
 }
 /** 409: e.g. control of a run that is not live */
-export class ConflictError extends Error {
+export class ConflictError extends StatusError {
   override name = "ConflictError";
+  constructor(message: string) {
+    super(409, message);
+  }
 }
 /** 429 / 413: a configured limit (concurrent VMs, total vCPUs or memory, image size) */
-export class LimitError extends Error {
+export class LimitError extends StatusError {
   override name = "LimitError";
   constructor(message: string, readonly httpStatus: 413 | 429 = 429) {
-    super(message);
+    super(httpStatus, message);
   }
 }
 /** 503: this host cannot run guests (no /dev/kvm); stored runs still work */
-export class UnavailableError extends Error {
+export class UnavailableError extends StatusError {
   override name = "UnavailableError";
+  constructor(message: string) {
+    super(503, message);
+  }
 }

@@ -16,14 +16,11 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 
-/**
- * The repository's prisma/migrations. This file runs as apps/vmm/src/store/migrate.ts (tests) or
- * apps/vmm/dist/store/migrate.js (the build): both four levels below the root.
- */
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../../prisma/migrations/", import.meta.url));
+import { MIGRATIONS_DIR } from "../paths.js";
+
+export { MIGRATIONS_DIR };
 
 export interface Migration {
   name: string;

@@ -12,23 +12,11 @@
 // Every write, on either connection, goes through one queue (#write), so the two never write at
 // once: no SQLITE_BUSY, no synchronous busy-wait on the main thread.
 //
-// Records are stored in chunks, not one row per exit: up to CHUNK_RECORDS binary records (the
-// shared 128-byte layout) back to back, in seq order, compressed with deflate-raw level 1. Measured
-// on a real pio-loop trace, 4096-record chunks (test/store-bench.test.ts prints the same for
-// pio-loop-like records):
-//   deflate-raw L1: 12.0 bytes/record, compress ~430 MB/s, inflate ~1100 MB/s
-//   brotli q1:      11.7 bytes/record, compress ~500 MB/s, decompress ~630 MB/s
-//   brotli q0:      15.0 bytes/record; deflate L6 11.0 bytes/record at ~80 MB/s
-// Brotli q1 is 3% smaller but decompresses at half the speed, and reads are what must be fast.
-//
-// Invariants the readers rely on, kept by appendRecords:
-// - within a chunk, records are sorted by seq; chunk `index` order is seq order: chunks of a run
-//   never overlap. Records that arrive late (a seq at or below what is already stored: a vCPU
-//   thread can publish a record after a later-numbered one was drained) are merged into the
-//   chunk they belong to, which is rewritten.
-// - every chunk but the run's last holds at least CHUNK_RECORDS / 2 records: an append first tops
-//   up a last chunk that is less than half full (a slow guest flushing a few records a second
-//   still gets big chunks), so a page of N records touches at most N / 2048 + 2 chunks.
+// What is stored where (the chunk layout, where an append puts each record, what a query wants)
+// is chunks.ts, apart from SQLite. Nothing here depends on being the only writer: the order of
+// runs (createdAt) and the end of a run's records (Run.lastSeq, the last RecordChunk) are read
+// from the database in the transaction that changes them, and an append whose plan the database
+// no longer matches (another writer got there first) is planned again.
 //
 // The main thread is not held for long: (de)compression runs on libuv's thread pool (async zlib),
 // WAL checkpoints (and their fsync) on a worker (checkpointer.ts); an append's SQLite work is one
@@ -36,150 +24,59 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
-import zlib from "node:zlib";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import Database from "better-sqlite3";
-import { decodeRecord, exitReasonCode, H, RECORD_SIZE, RecordKind, type TraceRecord } from "@kvmscope/shared";
+import { decodeRecord, RECORD_SIZE, type TraceRecord } from "@kvmscope/shared";
 import { Prisma, PrismaClient } from "./generated/client.js";
 import { Checkpointer } from "./checkpointer.js";
 import { migrate } from "./migrate.js";
+import {
+  chunksWanted, compileQuery, compress, describe, firstAtOrAfter, inflate, mergeInto, planAppend, READ_GROUP, requireInt, SCAN_BUDGET, seqAt,
+  sortedBySeq, viewOf, type ChunkRef, type RunTail,
+} from "./chunks.js";
+import {
+  LIVE_STATUSES, type NewRun, type RecordPage, type RecordQuery, type RunPatch, type ServiceStore, type SessionPatch, type StoredReachedStep,
+  type StoredRun, type StoredSession,
+} from "./types.js";
 
-/** Records per stored chunk (at most; a chunk late records were merged into may hold a few more). */
-export const CHUNK_RECORDS = 4096;
+export { CHUNK_RECORDS, SCAN_BUDGET } from "./chunks.js";
+export type * from "./types.js";
+
 /** The database file's name in the data directory. */
 export const DB_FILE = "kvmscope.db";
-/** deflate-raw level: 1, the fastest (see the measurements above). */
-const DEFLATE_LEVEL = 1;
-/** A filtered readRecords call looks at no more than this many records before it answers (with `next`). */
-export const SCAN_BUDGET = 64 * CHUNK_RECORDS;
-/** Chunks fetched and inflated together while reading. */
-const READ_GROUP = 4;
-
-const deflateRawAsync = promisify(zlib.deflateRaw);
-const inflateRawAsync = promisify(zlib.inflateRaw);
-
-// On the thread pool. One output buffer the size of the result: with zlib's default 16 KiB
-// chunkSize an async call goes back and forth between threads for every 16 KiB (measured: four
-// 512 KiB chunks inflated in 8.1 ms that way, 2.9 ms like this, 4.4 ms with inflateRawSync).
-function compress(raw: Uint8Array): Promise<Buffer> {
-  return deflateRawAsync(raw, { level: DEFLATE_LEVEL, chunkSize: Math.max(raw.byteLength, 64) });
-}
-function inflate(data: Uint8Array, count: number): Promise<Buffer> {
-  return inflateRawAsync(data, { chunkSize: Math.max(count * RECORD_SIZE, 64) });
-}
-
-export type RunStatus = "created" | "running" | "paused" | "finished" | "failed" | "aborted";
-const LIVE_STATUSES: RunStatus[] = ["created", "running", "paused"];
-
-export interface StoredRun {
-  id: string;
-  createdAt: Date;
-  updatedAt: Date;
-  /** Catalog guest name; null for an uploaded image. */
-  guest: string | null;
-  imageHash: string;
-  /** Size of the image, bytes. */
-  imageBytes: number;
-  /** { vcpus, memMiB, irqchip, timeoutSec, maxExits, mode, ... } as given to createRun. */
-  config: Record<string, unknown>;
-  status: RunStatus;
-  /** The NDJSON `end` object once the run has ended. */
-  outcome: Record<string, unknown> | null;
-  /** RunSummary.toJSON(). */
-  totals: Record<string, unknown> | null;
-  startedAt: Date | null;
-  endedAt: Date | null;
-  /** Records stored so far. */
-  recordCount: number;
-  /** Highest seq stored; -1 when none. */
-  lastSeq: number;
-  /** Made by importing an export, not by running a VM here. */
-  imported: boolean;
-  /** The join code of the class session that owns the run, or null. */
-  sessionCode: string | null;
-}
-
-export type SessionStatus = "open" | "ended";
-
-/** A step a class session reached: where (run role and id) and at which record. */
-export interface StoredReachedStep {
-  stepIndex: number;
-  stepId: string;
-  run: "main" | "compare";
-  runId: string;
-  seq: number;
-}
-
-/** A class session as stored (prisma/schema.prisma, ClassSession). */
-export interface StoredSession {
-  code: string;
-  walkthroughId: string;
-  /** sha256 hex of the teacher token. */
-  tokenHash: string;
-  status: SessionStatus;
-  /** -1 before the first advance. */
-  stepIndex: number;
-  reached: StoredReachedStep[];
-  revealed: number[];
-  mainRunId: string | null;
-  compareRunId: string | null;
-  error: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export type SessionPatch = Partial<Pick<StoredSession, "status" | "stepIndex" | "reached" | "revealed" | "mainRunId" | "compareRunId" | "error">>;
-
-export interface RecordQuery {
-  /** The first seq wanted (default 0). */
-  fromSeq?: number;
-  /** Records wanted, at least 1. */
-  limit: number;
-  /** Only records of this vCPU: its thread's ioctls, markers and lost counts, its exits and stats samples. */
-  vcpu?: number;
-  /** Only exits with this reason: "KVM_EXIT_IO" (the NDJSON `reason`), or "IO" for short. */
-  reason?: string;
-  /** Only records with fromTs <= ts <= toTs (ns since the run began). */
-  fromTs?: number;
-  toTs?: number;
-}
-
-export interface RecordPage {
-  /** In seq order, decoded with the shared codec (the NDJSON shape). */
-  records: TraceRecord[];
-  /**
-   * The fromSeq of the next page, or null when every stored record up to now has been looked at.
-   * A filtered query stops after SCAN_BUDGET records, so a page may hold fewer than `limit`
-   * records (even none) and still have a `next`: keep asking until it is null.
-   */
-  next: number | null;
-}
+/** An append planned against a tail the database no longer has is planned again, this many times at most. */
+const APPEND_ATTEMPTS = 5;
+/** Runs whose last chunk's records are kept uncompressed between appends (saves reading them back). */
+const LAST_CHUNK_CACHE = 64;
 
 type RunRow = Prisma.RunGetPayload<{ include: { image: { select: { size: true } } } }>;
 const WITH_IMAGE_SIZE = { image: { select: { size: true } } } as const;
 
-/** What appendRecords knows about the end of a run's records (valid because we are the one writer). */
-interface Tail {
-  nextIndex: number;
+/** A run's last chunk as this process last wrote it; used only while the database still matches it. */
+interface LastChunk {
+  index: number;
+  count: number;
+  firstSeq: number;
   lastSeq: number;
-  last: { index: number; count: number } | null;
-  /** The last chunk's records, uncompressed, when we wrote it ourselves (saves reading it back). */
-  lastRaw: Uint8Array | null;
+  raw: Uint8Array;
 }
 
-export class Store {
+/** Thrown inside an append's transaction when the database moved on since the append was planned. */
+class TailMoved extends Error {}
+
+export class Store implements ServiceStore {
   readonly file: string;
   readonly #prisma: PrismaClient;
   readonly #db: Database.Database;
   readonly #sql: ReturnType<typeof prepare>;
+  #insertRun: ReturnType<typeof prepareInsertRun> | undefined;
   readonly #checkpointer: Checkpointer;
   /** Every write, on either connection, goes through this chain: one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
   /** Appends to one run run one after another (each depends on where the previous one ended). */
   readonly #appends = new Map<string, Promise<unknown>>();
-  readonly #tails = new Map<string, Tail>();
-  #lastCreatedMs = 0;
+  /** A cache, checked against the database before use (see #append). */
+  readonly #lastChunks = new Map<string, LastChunk>();
   #closed = false;
 
   private constructor(file: string, prisma: PrismaClient, db: Database.Database) {
@@ -221,10 +118,7 @@ export class Store {
       db.pragma("foreign_keys = ON");
       db.pragma("wal_autocheckpoint = 0");
       db.pragma("cache_size = -32768"); // 32 MiB of page cache for chunk reads
-      const store = new Store(file, prisma, db);
-      const newest = await prisma.run.findFirst({ orderBy: { createdAt: "desc" }, select: { createdAt: true } });
-      store.#lastCreatedMs = newest?.createdAt.getTime() ?? 0;
-      return store;
+      return new Store(file, prisma, db);
     } catch (err) {
       db?.close();
       await prisma.$disconnect().catch(() => {});
@@ -266,41 +160,38 @@ export class Store {
   // Runs
 
   /** `sessionCode`: the class session that owns the run (it must exist: createClassSession first). */
-  async createRun(input: { guest: string | null; imageHash: string; config: Record<string, unknown>; status?: RunStatus; imported?: boolean; sessionCode?: string | null }): Promise<StoredRun> {
+  async createRun(input: NewRun): Promise<StoredRun> {
     this.#assertOpen();
-    return this.#write(async () => {
-      // createdAt is strictly increasing (one writer), so "newest first" is creation order even
-      // for runs created within one millisecond.
-      const ms = Math.max(Date.now(), this.#lastCreatedMs + 1);
+    const id = await this.#write(async () => {
       for (let attempt = 0; ; attempt++) {
+        const id = newRunId();
         try {
-          const row = await this.#prisma.run.create({
-            data: {
-              id: newRunId(),
-              createdAt: new Date(ms),
-              guest: input.guest,
-              imageHash: input.imageHash,
-              config: JSON.stringify(input.config),
-              status: input.status ?? "created",
-              imported: input.imported ?? false,
-              sessionCode: input.sessionCode ?? null,
-            },
-            include: WITH_IMAGE_SIZE,
-          });
-          this.#lastCreatedMs = ms;
-          return toStoredRun(row);
+          // createdAt is strictly increasing, so "newest first" is creation order even for runs
+          // created within one millisecond: the newest is read and the run inserted in one
+          // immediate (write-locked) transaction, whoever else writes to the file.
+          this.#db.transaction(() => {
+            const newest = this.#sql.newestRunCreatedAt.get();
+            const ms = Math.max(Date.now(), newest === undefined ? 0 : Date.parse(newest.createdAt) + 1);
+            const at = prismaTime(new Date(ms));
+            this.#insertRun ??= prepareInsertRun(this.#db);
+            this.#insertRun.run(id, at, at, input.guest, input.imageHash, JSON.stringify(input.config), input.status ?? "created", input.imported ? 1 : 0, input.sessionCode ?? null);
+          }).immediate();
+          return id;
         } catch (err) {
-          if (isKnown(err, "P2002") && attempt < 3) continue; // an id collision: draw again
-          if (isKnown(err, "P2003")) {
+          if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY" && attempt < 3) continue; // an id collision: draw again
+          if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") {
             throw new Error(`no image ${input.imageHash}${input.sessionCode ? ` or class session ${input.sessionCode}` : ""} in the store: putImage() (createClassSession()) it first`, { cause: err });
           }
           throw err;
         }
       }
     });
+    const run = await this.getRun(id);
+    if (run === null) throw new Error(`run ${id} vanished as it was created`);
+    return run;
   }
 
-  async updateRun(id: string, patch: Partial<Pick<StoredRun, "status" | "outcome" | "totals" | "startedAt" | "endedAt">>): Promise<void> {
+  async updateRun(id: string, patch: RunPatch): Promise<void> {
     this.#assertOpen();
     const data: Prisma.RunUpdateInput = {};
     if (patch.status !== undefined) data.status = patch.status;
@@ -446,96 +337,73 @@ export class Store {
   }
 
   async #append(runId: string, input: Uint8Array): Promise<void> {
-    const sql = this.#sql;
-    const tail = this.#tails.get(runId) ?? this.#loadTail(runId);
-    try {
-      const records = sortedBySeq(input);
-      const n = records.byteLength / RECORD_SIZE;
-      const view = viewOf(records);
-      // Records at or below the stored lastSeq arrived late: they go into the chunks they belong to.
-      let k = 0;
-      while (k < n && seqAt(view, k) <= tail.lastSeq) k++;
-      let fresh = records.subarray(k * RECORD_SIZE);
-
-      /** Existing chunks that get records, by index: rewritten whole. */
-      const rewrites = new Map<number, { raw: Uint8Array | Promise<Uint8Array>; count: number; add: Uint8Array[] }>();
-      const rewrite = (index: number, count: number): { add: Uint8Array[] } => {
-        let r = rewrites.get(index);
-        if (r === undefined) {
-          const raw = tail.last?.index === index && tail.lastRaw !== null ? tail.lastRaw : this.#inflateChunk(runId, index);
-          if (raw instanceof Promise) raw.catch(() => {}); // awaited below; not "unhandled" if we throw first
-          r = { raw, count, add: [] };
-          rewrites.set(index, r);
-        }
-        return r;
-      };
-      if (k > 0) {
-        const metas = sql.chunksFromSeq.all(runId, seqAt(view, 0));
-        for (let i = 0; i < k; i++) {
-          const s = seqAt(view, i);
-          let target = metas[0];
-          for (const m of metas) if (m.firstSeq <= s) target = m;
-          if (target === undefined) throw new Error(`run ${runId}: no chunk holds seq ${tail.lastSeq}, yet it is the run's lastSeq`);
-          rewrite(target.index, target.count).add.push(records.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE));
-        }
+    const records = sortedBySeq(input);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#appendOnce(runId, records);
+      } catch (err) {
+        this.#lastChunks.delete(runId); // read it back next time
+        if (!(err instanceof TailMoved) || attempt === APPEND_ATTEMPTS) throw err;
       }
-      // Top up a last chunk that is less than half full.
-      if (tail.last !== null && fresh.byteLength > 0) {
-        const count = tail.last.count + (rewrites.get(tail.last.index)?.add.length ?? 0);
-        if (count < CHUNK_RECORDS / 2) {
-          const take = Math.min(CHUNK_RECORDS - count, fresh.byteLength / RECORD_SIZE);
-          rewrite(tail.last.index, tail.last.count).add.push(fresh.subarray(0, take * RECORD_SIZE));
-          fresh = fresh.subarray(take * RECORD_SIZE);
-        }
-      }
-
-      // The new contents, compressed on the thread pool.
-      const updated: { index: number; raw: Uint8Array }[] = [];
-      for (const [index, r] of rewrites) updated.push({ index, raw: sortedBySeq(concat([await r.raw, ...r.add])) });
-      const created: Uint8Array[] = [];
-      for (let at = 0; at < fresh.byteLength; at += CHUNK_RECORDS * RECORD_SIZE) {
-        created.push(fresh.subarray(at, Math.min(at + CHUNK_RECORDS * RECORD_SIZE, fresh.byteLength)));
-      }
-      const packed = await Promise.all([...updated.map((u) => u.raw), ...created].map(compress));
-
-      const lastSeq = Math.max(tail.lastSeq, seqAt(view, n - 1));
-      await this.#write(async () => {
-        this.#db.transaction(() => {
-          updated.forEach((u, i) => {
-            const d = describe(u.raw);
-            sql.updateChunk.run(d.firstSeq, d.lastSeq, d.firstTs, d.lastTs, d.count, packed[i]!, runId, u.index);
-          });
-          created.forEach((raw, i) => {
-            const d = describe(raw);
-            sql.insertChunk.run(runId, tail.nextIndex + i, d.firstSeq, d.lastSeq, d.firstTs, d.lastTs, d.count, packed[updated.length + i]!);
-          });
-          const changed = sql.bumpRun.run(n, lastSeq, prismaTime(new Date()), runId).changes;
-          if (changed !== 1) throw new Error(`no run ${runId} in the store`);
-        }).immediate();
-      });
-
-      // Where the run's records end now.
-      tail.lastSeq = lastSeq;
-      tail.nextIndex += created.length;
-      // (A copy of a new chunk: it is a view of the caller's buffer, or of a whole sorted batch.)
-      const lastRaw = created.length > 0 ? created[created.length - 1]!.slice() : updated.find((u) => u.index === tail.last?.index)?.raw;
-      if (lastRaw !== undefined) {
-        tail.last = { index: tail.nextIndex - 1, count: lastRaw.byteLength / RECORD_SIZE };
-        tail.lastRaw = lastRaw;
-      }
-    } catch (err) {
-      this.#tails.delete(runId); // reload from the database next time
-      throw err;
     }
   }
 
-  #loadTail(runId: string): Tail {
+  /** Plans against the tail the database has now, compresses, and commits if the tail is still the same. */
+  async #appendOnce(runId: string, records: Uint8Array): Promise<void> {
+    const sql = this.#sql;
+    const tail = this.#readTail(runId);
+    const plan = planAppend(records, tail, (seq) => sql.chunksFromSeq.all(runId, seq), runId);
+    const cached = this.#lastChunks.get(runId);
+    const usable = cached !== undefined && tail.last !== null && cached.index === tail.last.index && cached.count === tail.last.count
+      && cached.firstSeq === tail.last.firstSeq && cached.lastSeq === tail.lastSeq;
+
+    // The new contents, compressed on the thread pool.
+    const updated: { index: number; count: number; raw: Uint8Array }[] = [];
+    for (const [index, r] of plan.rewrites) {
+      const raw = usable && index === cached.index ? cached.raw : await this.#inflateChunk(runId, index);
+      updated.push({ index, count: r.count, raw: mergeInto(raw, r.add) });
+    }
+    const packed = await Promise.all([...updated.map((u) => u.raw), ...plan.created].map(compress));
+    const nextIndex = tail.last === null ? 0 : tail.last.index + 1;
+
+    await this.#write(async () => {
+      this.#db.transaction(() => {
+        // Every row changes only if it is still what the plan saw: otherwise someone else wrote
+        // to this run meanwhile, and the append is planned again.
+        const bumped = sql.bumpRun.run(records.byteLength / RECORD_SIZE, plan.lastSeq, prismaTime(new Date()), runId, tail.lastSeq).changes;
+        if (bumped !== 1) {
+          if (sql.runLastSeq.get(runId) === undefined) throw new Error(`no run ${runId} in the store`);
+          throw new TailMoved();
+        }
+        updated.forEach((u, i) => {
+          const d = describe(u.raw);
+          if (sql.updateChunk.run(d.firstSeq, d.lastSeq, d.firstTs, d.lastTs, d.count, packed[i]!, runId, u.index, u.count).changes !== 1) throw new TailMoved();
+        });
+        plan.created.forEach((raw, i) => {
+          const d = describe(raw);
+          sql.insertChunk.run(runId, nextIndex + i, d.firstSeq, d.lastSeq, d.firstTs, d.lastTs, d.count, packed[updated.length + i]!);
+        });
+      }).immediate();
+    });
+
+    // The last chunk's records, kept for the next append. (A copy of a new chunk: it is a view of
+    // the caller's buffer, or of a whole sorted batch.)
+    const lastIndex = nextIndex + plan.created.length - 1;
+    const lastRaw = plan.created.length > 0 ? plan.created[plan.created.length - 1]!.slice() : updated.find((u) => u.index === tail.last?.index)?.raw;
+    if (lastRaw !== undefined) {
+      const view = viewOf(lastRaw);
+      const count = lastRaw.byteLength / RECORD_SIZE;
+      this.#lastChunks.delete(runId);
+      this.#lastChunks.set(runId, { index: lastIndex, count, firstSeq: seqAt(view, 0), lastSeq: seqAt(view, count - 1), raw: lastRaw });
+      if (this.#lastChunks.size > LAST_CHUNK_CACHE) this.#lastChunks.delete(this.#lastChunks.keys().next().value!);
+    }
+  }
+
+  /** Where the run's records end, as the database has it now. */
+  #readTail(runId: string): RunTail {
     const run = this.#sql.runLastSeq.get(runId);
     if (run === undefined) throw new Error(`no run ${runId} in the store`);
-    const last = this.#sql.lastChunk.get(runId) ?? null;
-    const tail: Tail = { nextIndex: last === null ? 0 : last.index + 1, lastSeq: run.lastSeq, last, lastRaw: null };
-    this.#tails.set(runId, tail);
-    return tail;
+    return { lastSeq: run.lastSeq, last: this.#sql.lastChunk.get(runId) ?? null };
   }
 
   #inflateChunk(runId: string, index: number): Promise<Uint8Array> {
@@ -547,26 +415,9 @@ export class Store {
   /** A page of records in seq order, filtered, decoded with the shared codec. */
   async readRecords(runId: string, q: RecordQuery): Promise<RecordPage> {
     this.#assertOpen();
-    requireInt("limit", q.limit, 1);
-    const fromSeq = q.fromSeq ?? 0;
-    requireInt("fromSeq", fromSeq, 0);
-    if (q.vcpu !== undefined) requireInt("vcpu", q.vcpu, 0);
-    let reasonCode: number | undefined;
-    if (q.reason !== undefined) {
-      reasonCode = exitReasonCode(q.reason) ?? exitReasonCode(`KVM_EXIT_${q.reason.toUpperCase()}`);
-      if (reasonCode === undefined) throw new RangeError(`unknown exit reason ${JSON.stringify(q.reason)} (e.g. "KVM_EXIT_IO")`);
-    }
-    for (const k of ["fromTs", "toTs"] as const) {
-      const v = q[k];
-      if (v !== undefined && !Number.isFinite(v)) throw new RangeError(`${k} must be a number of ns`);
-    }
-    const fromTs = q.fromTs ?? -Infinity;
-    const toTs = q.toTs ?? Infinity;
-    const vcpu = q.vcpu ?? -1;
-    const filtered = q.vcpu !== undefined || reasonCode !== undefined || q.fromTs !== undefined || q.toTs !== undefined;
-
-    // Chunks that can hold what is asked: every chunk but a run's last has >= CHUNK_RECORDS / 2 records.
-    const wanted = filtered ? Math.ceil(SCAN_BUDGET / (CHUNK_RECORDS / 2)) : Math.ceil(q.limit / (CHUNK_RECORDS / 2)) + 2;
+    const f = compileQuery(q);
+    const { fromSeq, filtered } = f;
+    const wanted = chunksWanted(f);
     const metas = this.#sql.chunksForRead.all(runId, fromSeq, q.fromTs ?? -Number.MAX_VALUE, q.toTs ?? Number.MAX_VALUE, wanted + 1);
     const moreChunks = metas.length > wanted;
     if (moreChunks) metas.pop();
@@ -592,14 +443,9 @@ export class Store {
         const n = raw.byteLength / RECORD_SIZE;
         for (let i = firstAtOrAfter(view, n, fromSeq); i < n; i++) {
           const o = i * RECORD_SIZE;
-          lastLooked = view.getUint32(o + H.seq, true);
+          lastLooked = seqAt(view, i);
           scanned++;
-          if (filtered) {
-            if (q.vcpu !== undefined && view.getUint16(o + H.thread, true) !== vcpu) continue;
-            if (reasonCode !== undefined && (view.getUint8(o + H.kind) !== RecordKind.Exit || view.getUint32(o + H.code, true) !== reasonCode)) continue;
-            const ts = view.getFloat64(o + H.ts, true);
-            if (ts < fromTs || ts > toTs) continue;
-          }
+          if (filtered && !f.matches(view, o)) continue;
           records.push(decodeRecord(view, o));
           if (records.length === q.limit) return { records, next: lastChunk && i === n - 1 ? null : lastLooked + 1 };
         }
@@ -644,14 +490,23 @@ export class Store {
 // ---------------------------------------------------------------------------------------------
 // The statements of the plain connection (table and column names as prisma/schema.prisma has them)
 
+/** Prepared when first used: a database migrated to some other Run table can still be read. */
+function prepareInsertRun(db: Database.Database) {
+  return db.prepare<[string, string, string, string | null, string, string, string, number, string | null]>(
+    `INSERT INTO "Run" ("id", "createdAt", "updatedAt", "guest", "imageHash", "config", "status", "imported", "sessionCode") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+}
+
 function prepare(db: Database.Database) {
   return {
     putImage: db.prepare<[string, number, Buffer, string]>(`INSERT OR IGNORE INTO "Image" ("hash", "size", "bytes", "createdAt") VALUES (?, ?, ?, ?)`),
     getImage: db.prepare<[string], { bytes: Buffer }>(`SELECT "bytes" FROM "Image" WHERE "hash" = ?`),
+    newestRunCreatedAt: db.prepare<[], { createdAt: string }>(`SELECT "createdAt" FROM "Run" ORDER BY "createdAt" DESC LIMIT 1`),
     runLastSeq: db.prepare<[string], { lastSeq: number }>(`SELECT "lastSeq" FROM "Run" WHERE "id" = ?`),
-    bumpRun: db.prepare<[number, number, string, string]>(`UPDATE "Run" SET "recordCount" = "recordCount" + ?, "lastSeq" = ?, "updatedAt" = ? WHERE "id" = ?`),
-    lastChunk: db.prepare<[string], { index: number; count: number }>(`SELECT "index", "count" FROM "RecordChunk" WHERE "runId" = ? ORDER BY "index" DESC LIMIT 1`),
-    chunksFromSeq: db.prepare<[string, number], { index: number; firstSeq: number; count: number }>(
+    /** Only if the run's lastSeq is still the one the append was planned against. */
+    bumpRun: db.prepare<[number, number, string, string, number]>(`UPDATE "Run" SET "recordCount" = "recordCount" + ?, "lastSeq" = ?, "updatedAt" = ? WHERE "id" = ? AND "lastSeq" = ?`),
+    lastChunk: db.prepare<[string], ChunkRef>(`SELECT "index", "firstSeq", "count" FROM "RecordChunk" WHERE "runId" = ? ORDER BY "index" DESC LIMIT 1`),
+    chunksFromSeq: db.prepare<[string, number], ChunkRef>(
       `SELECT "index", "firstSeq", "count" FROM "RecordChunk" WHERE "runId" = ? AND "lastSeq" >= ? ORDER BY "index"`,
     ),
     chunkData: db.prepare<[string, number], { count: number; data: Buffer }>(`SELECT "count", "data" FROM "RecordChunk" WHERE "runId" = ? AND "index" = ?`),
@@ -659,8 +514,9 @@ function prepare(db: Database.Database) {
     insertChunk: db.prepare<[string, number, number, number, number, number, number, Buffer]>(
       `INSERT INTO "RecordChunk" ("runId", "index", "firstSeq", "lastSeq", "firstTs", "lastTs", "count", "data") VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    updateChunk: db.prepare<[number, number, number, number, number, Buffer, string, number]>(
-      `UPDATE "RecordChunk" SET "firstSeq" = ?, "lastSeq" = ?, "firstTs" = ?, "lastTs" = ?, "count" = ?, "data" = ? WHERE "runId" = ? AND "index" = ?`,
+    /** Only if the chunk still holds the count of records the append was planned against. */
+    updateChunk: db.prepare<[number, number, number, number, number, Buffer, string, number, number]>(
+      `UPDATE "RecordChunk" SET "firstSeq" = ?, "lastSeq" = ?, "firstTs" = ?, "lastTs" = ?, "count" = ?, "data" = ? WHERE "runId" = ? AND "index" = ? AND "count" = ?`,
     ),
     chunksForRead: db.prepare<[string, number, number, number, number], { id: number; count: number }>(
       `SELECT "id", "count" FROM "RecordChunk" WHERE "runId" = ? AND "lastSeq" >= ? AND "lastTs" >= ? AND "firstTs" <= ? ORDER BY "index" LIMIT ?`,
@@ -736,67 +592,11 @@ function parseCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt: new Date(Number(m[1])), id: m[2]! };
 }
 
-function requireInt(name: string, v: number, min: number): void {
-  if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}; got ${v}`);
+
+function sqliteCode(err: unknown): string | undefined {
+  return err instanceof Database.SqliteError ? err.code : undefined;
 }
 
 function isKnown(err: unknown, code: string): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === code;
-}
-
-function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function seqAt(view: DataView, i: number): number {
-  return view.getUint32(i * RECORD_SIZE + H.seq, true);
-}
-
-/** Index of the first record with seq >= seq in a chunk sorted by seq. */
-function firstAtOrAfter(view: DataView, n: number, seq: number): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (seqAt(view, mid) < seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** `records` if already in seq order, else a sorted copy (stable). */
-function sortedBySeq(records: Uint8Array): Uint8Array {
-  const n = records.byteLength / RECORD_SIZE;
-  const view = viewOf(records);
-  let sorted = true;
-  for (let i = 1; i < n && sorted; i++) sorted = seqAt(view, i - 1) <= seqAt(view, i);
-  if (sorted) return records;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => seqAt(view, a) - seqAt(view, b) || a - b);
-  const out = new Uint8Array(records.byteLength);
-  order.forEach((from, to) => out.set(records.subarray(from * RECORD_SIZE, (from + 1) * RECORD_SIZE), to * RECORD_SIZE));
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
-/** The chunk columns of `raw` (sorted records). */
-function describe(raw: Uint8Array): { firstSeq: number; lastSeq: number; firstTs: number; lastTs: number; count: number } {
-  const view = viewOf(raw);
-  const count = raw.byteLength / RECORD_SIZE;
-  let firstTs = Infinity;
-  let lastTs = -Infinity;
-  for (let i = 0; i < count; i++) {
-    const ts = view.getFloat64(i * RECORD_SIZE + H.ts, true);
-    if (ts < firstTs) firstTs = ts;
-    if (ts > lastTs) lastTs = ts;
-  }
-  return { firstSeq: seqAt(view, 0), lastSeq: seqAt(view, count - 1), firstTs, lastTs, count };
 }

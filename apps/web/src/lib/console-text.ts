@@ -5,7 +5,7 @@
 //
 // The UART registers that decide whether an OUT to offset 0 is a character: LCR's DLAB bit
 // (offset 0 is then the divisor latch) and MCR's loopback bit (the byte goes to the receiver).
-import { KvmExit, RecordKind } from "@kvmscope/shared";
+import { bySeq, KvmExit, lowerBound, RecordKind } from "@kvmscope/shared";
 import type { TraceStore } from "./trace-store";
 import { COM1, LCR_DLAB, MCR_LOOPBACK, UART_REG } from "./uart";
 
@@ -54,7 +54,7 @@ export class ConsoleTranscript {
     this.seen = store.count;
     if (outOfOrder) {
       // A late record (history filled in after live ones): fold everything again, in seq order. Rare.
-      this.writes.sort((a, b) => a.seq - b.seq);
+      this.writes.sort(bySeq);
       this.applied = 0;
       this.lcr = 0;
       this.mcr = 0;
@@ -74,13 +74,7 @@ export class ConsoleTranscript {
   /** The console text after record `cursorSeq` (inclusive). */
   textAt(cursorSeq: number): string {
     // The number of bytes printed by records with seq <= cursorSeq.
-    let lo = 0;
-    let hi = this.printedCount;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.printedSeq[mid]! <= cursorSeq) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = lowerBound(this.printedCount, (i) => this.printedSeq[i]! <= cursorSeq);
     if (lo !== this.cache.n) {
       this.cache = { n: lo, text: this.decoder.decode(this.printed.subarray(Math.max(0, lo - CONSOLE_MAX_BYTES), lo)) };
     }

@@ -19,11 +19,8 @@ export function formatCount(n: number): string {
   return n < 0 ? `-${out}` : out;
 }
 
-/** 1016 → "0x3f8"; `width` pads the digits ("0x0080"); a negative number reads "-0x…". */
-export function hex(n: number, width = 0): string {
-  const digits = Math.abs(n).toString(16).padStart(width, "0");
-  return n < 0 ? `-0x${digits}` : `0x${digits}`;
-}
+/** 1016 → "0x3f8" (the one hex of packages/shared, for every panel). */
+export { hex } from "@kvmscope/shared";
 
 /** Parses "0x3f8", "1016" or "3f8h" style numbers a person types; undefined if it is not one. */
 export function parseNumber(text: string): number | undefined {

@@ -12,7 +12,7 @@
 // [ts - dur, ts + handle), and the intervals of one thread follow each other without overlapping.
 // That is why culling can binary-search on `ts` and only look one row past each edge, and why
 // running sums of guest and handling time can summarise any stretch of a lane from its two ends.
-import { RecordKind } from "@kvmscope/shared";
+import { lowerBound as firstAtLeast, RecordKind } from "@kvmscope/shared";
 import { laneOfThread, type TraceStore } from "./trace-store";
 
 /** Rows of one kind family in one lane, sorted by (ts, seq), with their ts copied alongside for the searches. */
@@ -226,14 +226,7 @@ const EMPTY = new Int32Array(0);
 
 /** First position in a[from..n) holding a value >= v (a ascending there). */
 function lowerBound(a: Int32Array | Float64Array, n: number, v: number, from = 0): number {
-  let lo = from;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return firstAtLeast(n, (i) => a[i]! < v, from);
 }
 
 /** One lane's indexes. */

@@ -7,10 +7,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 import { type TraceRecord, decodeBatch } from "@kvmscope/shared";
-import { vmmExitsPerSec } from "../bench.js";
-import { ConfigError } from "../config.js";
-import { RunManager } from "./run-manager.js";
-import { startServer } from "./server.js";
+import { ConfigError, RunManager, startServer } from "@kvmscope/vmm";
+import { vmmExitsPerSec } from "./bench.js";
 
 /** Exits/s of a stored run in its steady state (after its first 10% of exits), from its records. */
 async function storedExitsPerSec(m: RunManager, id: string, exits: number): Promise<number> {

@@ -28,8 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 import { decodeBatch, TEACHER_TOKEN_HEADER } from "@kvmscope/shared";
-import { ConfigError } from "../config.js";
-import type { RunManager } from "./run-manager.js";
+import type { RunManager } from "@kvmscope/vmm";
 
 const STUDENTS_CHILD = "--kvmscope-class-bench-students";
 const WALKTHROUGH = "exit-loop";
@@ -334,6 +333,8 @@ async function watchedRound(m: RunManager, base: string, students: Students | nu
 
 export async function runClassBench(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { students: { type: "string" }, rounds: { type: "string" }, exits: { type: "string" } } });
+  // Loaded here, not at the top: the students' process loads this file too and needs none of the VMM.
+  const { ConfigError, RunManager, startServer } = await import("@kvmscope/vmm");
   const n = Number(values.students ?? 40);
   const rounds = Number(values.rounds ?? 3);
   const exits = Number(values.exits ?? 300_000);
@@ -341,9 +342,6 @@ export async function runClassBench(args: string[]): Promise<number> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new ConfigError(`--rounds must be 1-20, got ${values.rounds}`);
   if (!Number.isInteger(exits) || exits < 20_000) throw new ConfigError(`--exits must be a whole number >= 20000, got ${values.exits}`);
 
-  // Loaded here, not at the top: the students' process loads this file too and needs none of it.
-  const { RunManager } = await import("./run-manager.js");
-  const { startServer } = await import("./server.js");
   const dataDir = mkdtempSync(join(tmpdir(), "kvmscope-bench-class-"));
   const m = await RunManager.open({ dataDir, limits: { maxConcurrentRuns: 8, maxRunSeconds: 3600 } });
   const server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1024 * 1024 });

@@ -4,16 +4,12 @@
 // The machines here are shared and noisy, so what counts is the ratio, and each side is run
 // several times, alternating, keeping each side's best.
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { promisify } from "node:util";
 import type { TraceRecord } from "@kvmscope/shared";
-import { ConfigError, validateConfig } from "./config.js";
-import { guestImagePath, loadGuestImage } from "./guests.js";
-import { Machine } from "./machine.js";
+import { ConfigError, guestImagePath, loadGuestImage, Machine, RAW_LOOP, validateConfig } from "@kvmscope/vmm";
 
 const run = promisify(execFile);
-const RAW_LOOP = fileURLToPath(new URL("../bench/build/raw-kvm-loop", import.meta.url));
 
 export interface BenchPoint {
   vcpus: number;
