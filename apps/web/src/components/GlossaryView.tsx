@@ -1,9 +1,9 @@
 "use client";
 // The two words every panel and tour keeps apart: a VM exit (the hardware leaves the guest) and
 // an exit to the VMM (KVM_RUN returns with a KVM_EXIT_* reason), tied to the article's words.
-import { defineMessages, useT } from "@/lib/i18n";
+import { defineMessages, useT } from "../lib/i18n";
 
-const messages = defineMessages({
+export const glossaryMessages = defineMessages({
   en: {
     title: "Glossary: VM exit and exit to the VMM",
     vmExit: "VM exit",
@@ -33,7 +33,7 @@ const messages = defineMessages({
 });
 
 export function GlossaryView() {
-  const t = useT(messages);
+  const t = useT(glossaryMessages);
   return (
     <main style={{ padding: 16, maxWidth: 760, margin: "0 auto" }} data-testid="glossary">
       <h1>{t("title")}</h1>

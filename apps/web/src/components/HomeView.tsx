@@ -45,7 +45,7 @@ const messages = defineMessages({
     vcpus: "vCPU 数",
     memory: "メモリ (MiB)",
     irqchip: "割り込みコントローラ",
-    irqUser: "VMM 側（ユーザ空間）",
+    irqUser: "VMM 側（ユーザー空間）",
     irqKernel: "KVM 側（カーネル内）",
     mode: "モード",
     modeLive: "そのまま実行",

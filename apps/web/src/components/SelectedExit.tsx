@@ -57,7 +57,7 @@ export const selectedExitMessages = defineMessages({
     navLabel: "前後のレコードへ移動",
     doc: "この項目の KVM API ドキュメント",
     codeTitle: "処理している場所",
-    ours: "この VMM",
+    ours: "kvmscope の VMM",
     qemu: "qemu-kvm 0.14",
     qemuNone: "記事にはこれに当たる qemu-kvm の処理が出てきません",
     qemuAt: "記事：{file} {line} 行目（{fn}() の中）",
