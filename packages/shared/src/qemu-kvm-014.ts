@@ -59,7 +59,7 @@ export const QEMU_KVM_014: readonly Qemu014Function[] = [
   { file: "qemu-kvm.c", fn: "kvm_update_interrupt_request", from: 1204, to: 1227, at: { "pthread_kill(SIG_IPI)": 1223 }, read: R },
   { file: "qemu-kvm.c", fn: "kvm_cpu_exec", from: 1229, to: 1240, at: { kvm_run: 1233 }, read: R },
   { file: "qemu-kvm.c", fn: "kvm_main_loop_wait", from: 1264, to: 1317, at: { "unlock qemu_mutex": 1279, sigtimedwait: 1281, "lock qemu_mutex": 1284 }, read: R },
-  { file: "qemu-kvm.c", fn: "process_irqchip_events", from: 1403, to: 1408, at: { kvm_arch_process_irqchip_events: 1405 }, read: R },
+  { file: "qemu-kvm.c", fn: "process_irqchip_events", from: 1403, to: 1408, at: { kvm_arch_process_irqchip_events: 1405, "env->halted = 0": 1407 }, read: R },
   { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", from: 1410, to: 1427, at: { process_irqchip_events: 1415, "run_cpu = !env->halted": 1416, kvm_cpu_exec: 1419, "kvm_main_loop_wait(env, 0)": 1420, "kvm_main_loop_wait(env, 1000)": 1422 }, read: R },
   {
     file: "qemu-kvm.c", fn: "ap_main_loop", from: 1429, to: 1468,
