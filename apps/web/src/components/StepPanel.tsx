@@ -2,6 +2,7 @@
 // One walkthrough step: what to look at and why, the code that is running (ours beside
 // qemu-kvm 0.14's), a question with its answer, and — for whoever leads — the buttons that move
 // the class on. The text comes from the walkthrough files and is rendered as text.
+import Link from "next/link";
 import { useEffect, useState } from "react";
 import type { Walkthrough } from "@kvmscope/shared";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
@@ -96,7 +97,7 @@ export function StepPanel({ walkthrough, index, reached, revealed, lead, error }
           <>
             <h2 data-testid="step-title">{step.title[lang]}</h2>
             <p className={styles.body}>{step.body[lang]}</p>
-            <p className="muted small"><a href="/glossary" data-testid="glossary-link">{t("glossary")}</a></p>
+            <p className="muted small"><Link href="/glossary" data-testid="glossary-link">{t("glossary")}</Link></p>
             <div className={styles.code} data-testid="step-code">
               <div>
                 <div className="muted small">{t("ours")}</div>
