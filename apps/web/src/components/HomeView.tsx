@@ -39,7 +39,7 @@ const messages = defineMessages({
     exits: "{n} exits",
   },
   ja: {
-    intro: "下のゲストはどれも数百バイトのアセンブリで、ハイパーバイザにひとつのことをさせます。実行すると、kvmscope の VMM（qemu-kvm と同じくメインスレッド 1 本と vCPU ごとのスレッド）が /dev/kvm を開き、VM と vCPU を作り、KVM_RUN から戻ってくる VM exit をひとつずつ処理する様子を観察できます。",
+    intro: "下のゲストはどれも数百バイトのアセンブリで、ハイパーバイザにひとつのことをさせます。実行すると、kvmscope の VMM（qemu-kvm と同じくメインスレッド 1 本と仮想プロセッサ（vCPU）ごとのスレッド）が /dev/kvm を開き、VM と vCPU を作り、KVM_RUN から戻ってくる VM exit をひとつずつ処理する様子を観察できます。",
     guests: "教材ゲスト",
     shows: "見られる exit",
     vcpus: "vCPU 数",

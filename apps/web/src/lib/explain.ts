@@ -463,7 +463,7 @@ const JA: Phrases = {
     setMpState: (s) => `VMM が vCPU のマルチプロセッサ状態を ${s} にしました。`,
     statsFd: (fd) => `VMM が vCPU のバイナリ統計を fd ${fd} として開きました。メインスレッドがこれを定期的に読み、KVM が自分で処理した exit を数えます。`,
     guestDebug: (c, en, step) => `VMM がゲストデバッグを ${c} に設定しました（${en ? "有効" : "無効"}${step ? "、シングルステップ" : ""}）。`,
-    unknown: (name, args) => `${name}: この版の Web アプリが知らない ioctl です${args === "" ? "" : `（引数 ${args}）`}。`,
+    unknown: (name, args) => `${name}：このバージョンの Web アプリが知らない ioctl です${args === "" ? "" : `（引数 ${args}）`}。`,
   },
   failed: (err) => `${err} で失敗しました。`,
 };
