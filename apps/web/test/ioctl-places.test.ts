@@ -76,7 +76,7 @@ describe("the qemu-kvm 0.14 side of IOCTL_PLACES", () => {
 
   it("keeps the decisions the sources forced", () => {
     // The article's kvm_cpu_exec (kvm-all.c, KVM_RUN at line 941), as every panel and walkthrough shows it.
-    expect(IOCTL_PLACES.KVM_RUN.qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c", named: true, at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN" } });
+    expect(IOCTL_PLACES.KVM_RUN.qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c", named: true, at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN", ran: { file: "qemu-kvm.c", fn: "kvm_run", line: 582 } } });
     // qemu-kvm 0.14 created its in-kernel PIT with KVM_CREATE_PIT, never KVM_CREATE_PIT2.
     expect(IOCTL_PLACES.KVM_CREATE_PIT2.qemu).toBeNull();
     // It closed no KVM fd on a normal run, and had no statistics fd.

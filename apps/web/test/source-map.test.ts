@@ -37,7 +37,7 @@ describe("exits map to our handler and to qemu-kvm 0.14's", () => {
       ["apps/vmm/src/devices/bus.ts", "Bus.write"],
       ["apps/vmm/src/devices/uart-16550.ts", "Uart.write"],
     ]);
-    expect(m.qemu).toEqual({ fn: "kvm_handle_io", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 964, shows: "kvm_handle_io" } });
+    expect(m.qemu).toEqual({ fn: "kvm_handle_io", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 964, shows: "kvm_handle_io", ran: { file: "qemu-kvm.c", fn: "kvm_run", line: 617 } } });
   });
 
   it("sends a teaching-device read through handleMmio to the device, beside cpu_physical_memory_rw", () => {
@@ -101,7 +101,7 @@ describe("ioctls map to where they are issued", () => {
   });
 
   it("gives KVM_RUN the article's kvm_cpu_exec, which issues it at kvm-all.c line 941", () => {
-    expect(ioctlSource("KVM_RUN").qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN" } });
+    expect(ioctlSource("KVM_RUN").qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c", at: { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN", ran: { file: "qemu-kvm.c", fn: "kvm_run", line: 582 } } });
   });
 
   it("names only the binding for an ioctl our VMM never issues", () => {

@@ -162,8 +162,13 @@ export class Vm extends IoctlIssuer {
     this.ioctlInt("KVM_CREATE_IRQCHIP", 0, []);
   }
 
-  /** KVM_CREATE_PIT2: an in-kernel 8254 timer on ports 0x40-0x43. */
-  createPit2(flags = 0): void {
+  /**
+   * KVM_CREATE_PIT2: an in-kernel 8254 timer on ports 0x40-0x43. The default flags ask for
+   * KVM_PIT_SPEAKER_DUMMY, which also puts port 0x61 (system control port B, counter 2's gate
+   * and output) inside KVM, as qemu-kvm's in-kernel PIT did; with 0, a guest's access to 0x61
+   * would come back to the VMM as KVM_EXIT_IO.
+   */
+  createPit2(flags = kvmConstant("KVM_PIT_SPEAKER_DUMMY")): void {
     const { bytes, view } = structBuffer("kvm_pit_config");
     view.setUint32(kvmLayout("pit_config.flags"), flags, true);
     this.ioctlPtr("KVM_CREATE_PIT2", bytes, [flags]);

@@ -12,9 +12,14 @@ const KVM_EXIT_IO = 2;
 const KVM_EXIT_HLT = 5;
 
 /** A VM with 64 KiB of RAM at 0 holding `code` at 0x1000, and one vCPU in real mode at 0000:1000. */
-function tinyMachine(code: number[], observer?: (e: IoctlEvent) => void) {
+function tinyMachine(code: number[], observer?: (e: IoctlEvent) => void, inKernel?: { pitFlags?: number }) {
   const sys = Kvm.open({ observer });
   const vm = sys.createVm();
+  if (inKernel !== undefined) {
+    vm.createIrqchip();
+    if (inKernel.pitFlags === undefined) vm.createPit2();
+    else vm.createPit2(inKernel.pitFlags);
+  }
   const memory = new GuestMemory(0x10000);
   memory.bytes.set(code, 0x1000);
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize: 0x10000n, userspaceAddr: memory.address });
@@ -149,6 +154,22 @@ describe.skipIf(!kvm.ok)("the KVM binding on real /dev/kvm", () => {
     ap.setMpState(MP_STATE.RUNNABLE);
     expect(ap.getMpState()).toBe(MP_STATE.RUNNABLE);
     expect(() => vm.createIrqchip()).toThrow(expect.objectContaining({ syscall: "KVM_CREATE_IRQCHIP" }));
+  });
+
+  it("keeps port 0x61 inside KVM with the in-kernel PIT (KVM_PIT_SPEAKER_DUMMY by default), and hands it over without the flag", () => {
+    // in al, 0x61 ; out 0x80, al
+    const code = [0xe4, 0x61, 0xe6, 0x80];
+    const withDummy = tinyMachine(code, undefined, {});
+    cleanups.push(withDummy.close);
+    expect(withDummy.vcpu.run()).toBe(0);
+    expect(withDummy.vcpu.runPage.exitReason).toBe(KVM_EXIT_IO);
+    expect(withDummy.vcpu.runPage.ioPort).toBe(0x80); // the IN from 0x61 never reached us
+    const without = tinyMachine(code, undefined, { pitFlags: 0 });
+    cleanups.push(without.close);
+    expect(without.vcpu.run()).toBe(0);
+    expect(without.vcpu.runPage.exitReason).toBe(KVM_EXIT_IO);
+    expect(without.vcpu.runPage.ioPort).toBe(0x61);
+    expect(without.vcpu.runPage.ioDirection).toBe(0); // KVM_EXIT_IO_IN
   });
 
   it("injects an interrupt with KVM_INTERRUPT only without an in-kernel irqchip", () => {

@@ -119,7 +119,13 @@ export interface QemuFunction {
   file: string;
 }
 
-/** qemu-kvm 0.14's vCPU run loop: issues KVM_RUN and switches on `run->exit_reason` (kvm-all.c, line 912). */
+/**
+ * The vCPU run loop the article shows: kvm_cpu_exec of kvm-all.c (its line 912), which issues
+ * KVM_RUN and switches on `run->exit_reason`. In qemu-kvm 0.14 that function is compiled out
+ * (#ifdef OBSOLETE_KVM_IMPL); what ran is qemu-kvm.c's kvm_run (qemu-kvm.c:555, KVM_RUN at
+ * qemu-kvm.c:582, the switch at qemu-kvm.c:602), reached through qemu-kvm.c's own kvm_cpu_exec
+ * (qemu-kvm.c:1229). QEMU_KVM_014 (qemu-kvm-014.ts) has both; the panels show the two side by side.
+ */
 export const QEMU_RUN_LOOP: QemuFunction & { line: number } = { fn: "kvm_cpu_exec", file: "kvm-all.c", line: 912 };
 
 /** What the web app shows for an exit reason a student is likely to meet. */
@@ -139,15 +145,15 @@ const IN_RUN_LOOP: QemuFunction = { fn: QEMU_RUN_LOOP.fn, file: QEMU_RUN_LOOP.fi
  */
 export const EXIT_REASON_INFO: Readonly<Partial<Record<number, ExitReasonInfo>>> = {
   [KvmExit.IO]: {
-    explain: "The guest executed an IN or OUT instruction on a port that no in-kernel device owns, so KVM asks the VMM's device model to perform it.",
+    explain: "The guest executed an IN or OUT instruction (a VM exit) on a port that no in-kernel device owns, so KVM returns from KVM_RUN and asks the VMM's device model to perform it.",
     qemu: { fn: "kvm_handle_io", file: "kvm-all.c" },
   },
   [KvmExit.MMIO]: {
-    explain: "The guest read or wrote a guest-physical address that is not backed by RAM, so the VMM must emulate the device register there.",
+    explain: "The guest read or wrote a guest-physical address that no RAM and no in-kernel device (such as the local APIC or IOAPIC of an in-kernel irqchip) covers, so KVM decodes the instruction and the VMM must emulate the device register there.",
     qemu: { fn: "cpu_physical_memory_rw", file: "exec.c" },
   },
   [KvmExit.HLT]: {
-    explain: "The guest executed HLT to wait for an interrupt, and with the interrupt controller in userspace only the VMM can decide when to wake it.",
+    explain: "The guest executed HLT to wait for an interrupt, and with the interrupt controller in userspace only the VMM can decide when to wake it (with the in-kernel irqchip every interrupt source is in KVM, which keeps the HLT itself).",
     qemu: IN_RUN_LOOP,
   },
   [KvmExit.IRQ_WINDOW_OPEN]: {
@@ -155,7 +161,7 @@ export const EXIT_REASON_INFO: Readonly<Partial<Record<number, ExitReasonInfo>>>
     qemu: IN_RUN_LOOP,
   },
   [KvmExit.SHUTDOWN]: {
-    explain: "The guest hit a triple fault (or otherwise asked for a shutdown), which on a real PC resets the machine.",
+    explain: "The CPU escalated a fault it could not deliver into a triple fault (or the guest otherwise asked for a shutdown); that VM exit on a real PC resets the machine, and KVM hands it to the VMM.",
     qemu: IN_RUN_LOOP,
   },
   [KvmExit.FAIL_ENTRY]: {
@@ -183,7 +189,7 @@ export const EXIT_REASON_INFO: Readonly<Partial<Record<number, ExitReasonInfo>>>
     qemu: IN_RUN_LOOP,
   },
   [KvmExit.EXCEPTION]: {
-    explain: "The guest raised a CPU exception that KVM was told to hand to userspace instead of delivering it to the guest.",
+    explain: "Unused on x86: KVM never returns this reason there (exceptions are delivered to the guest, or reported through KVM_EXIT_DEBUG when a debugger asked for them).",
     qemu: IN_RUN_LOOP,
   },
   [KvmExit.HYPERCALL]: {

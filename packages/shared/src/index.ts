@@ -14,3 +14,4 @@ export * from "./summary.js";
 export * from "./chrome-import.js";
 export * from "./protocol.js";
 export * from "./walkthrough.js";
+export * from "./qemu-kvm-014.js";

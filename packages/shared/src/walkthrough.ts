@@ -21,6 +21,7 @@ import { IOCTLS, ioctlInfoByName } from "./ioctls.js";
 import { lowerBound, sortedBySeq } from "./sorted.js";
 import { MAX_MEM_MIB, MAX_VCPUS } from "./limits.js";
 import { closestName, describeValue as describeYaml, didYouMean, listOf, YAML_WORDS } from "./messages.js";
+import { qemu014LineProblem } from "./qemu-kvm-014.js";
 
 /** The `version` every walkthrough file states; bumped only for a change old files cannot follow. */
 export const WALKTHROUGH_VERSION = 1;
@@ -70,6 +71,7 @@ export const QEMU_ARTICLE_FUNCTIONS: readonly QemuArticleFunction[] = [
   { fn: "kvm_create_vm", file: "qemu-kvm.c", shown: { from: 308, to: 323 } },
   { fn: "pc_cpus_init", file: "hw/pc.c", shown: { from: 942, to: 950 } },
   { fn: "pc_new_cpu", file: "hw/pc.c", calledAt: [948] },
+  { fn: "qemu_init_vcpu", file: "cpus.c", shown: { from: 265, to: 274 } },
   { fn: "kvm_init_vcpu", file: "qemu-kvm.c", shown: { from: 1470, to: 1479 } },
   { fn: "ap_main_loop", file: "qemu-kvm.c", shown: { from: 1505, to: 1543 } },
   { fn: "kvm_create_vcpu", file: "qemu-kvm.c", calledAt: [1527] },
@@ -198,6 +200,16 @@ const QemuCode = strict(
   "code.qemu",
 );
 
+/** What qemu-kvm 0.14.1 really ran here (QEMU_KVM_014), where it differs from the article's listing or the article has none. */
+const RanCode = strict(
+  {
+    file: z.string().min(1),
+    fn: z.string().min(1),
+    line: z.int().min(1),
+  },
+  "code.ran",
+);
+
 export const WalkthroughStep = strict(
   {
     id: id("a step id"),
@@ -207,7 +219,7 @@ export const WalkthroughStep = strict(
     body: bilingual(2000, "a body"),
     at: WalkthroughPoint,
     highlight: z.array(z.string()).min(1, { error: "needs at least one part to highlight" }).max(16),
-    code: strict({ ours: OurCode, qemu: QemuCode.optional() }, "code"),
+    code: strict({ ours: OurCode, qemu: QemuCode.optional(), ran: RanCode.optional() }, "code"),
     question: bilingual(500, "a question").optional(),
     answer: bilingual(2000, "an answer").optional(),
   },
@@ -505,6 +517,10 @@ function crossCheck(w: Walkthrough, problemAt: ProblemAt): WalkthroughProblem[] 
     checkPoint(point, spec, (rest, reason) => out.push(problemAt(at("at", ...rest), reason)));
     checkHighlights(step.highlight, spec, (j, reason) => out.push(problemAt(at("highlight", j), reason)));
     checkQemu(step.code.qemu, (rest, reason) => out.push(problemAt(at("code", "qemu", ...rest), reason)));
+    if (step.code.ran !== undefined) {
+      const problem = qemu014LineProblem(step.code.ran.file, step.code.ran.line, step.code.ran.fn);
+      if (problem !== null) out.push(problemAt(at("code", "ran"), problem));
+    }
   });
   return out;
 }

@@ -162,6 +162,14 @@ describe("reading a walkthrough file", () => {
     expect(rejection(qemu("{file: kvm-all.c, fn: kvm_handle_io, line: 1}")).first.reason).toMatch(/does not show kvm_handle_io's body; it shows its call at line 964/);
   });
 
+  it("accepts as code.ran only a line of qemu-kvm 0.14.1 that ran (the table read from the sources)", () => {
+    const ran = (ref: string) => GOOD + `      ran: ${ref}\n`;
+    expect(parseWalkthrough(ran("{file: qemu-kvm.c, fn: kvm_run, line: 582}"), "x.yaml").steps[0]?.code.ran).toEqual({ file: "qemu-kvm.c", fn: "kvm_run", line: 582 });
+    expect(rejection(ran("{file: kvm-all.c, fn: kvm_cpu_exec, line: 941}")).first.reason).toMatch(/compiled out in qemu-kvm 0\.14 \(OBSOLETE_KVM_IMPL/);
+    expect(rejection(ran("{file: qemu-kvm.c, fn: kvm_main_loop_cpu, line: 1495}")).first.reason).toBe("kvm_main_loop_cpu is qemu-kvm.c:1410-1427 in qemu-kvm 0.14.1; 1495 is outside it");
+    expect(rejection(ran("{file: qemu-kvm.c, fn: kvm_run}")).first.path).toBe("steps[0].code.ran.line");
+  });
+
   it("wants Japanese in ja and English in en", () => {
     const err = rejection(GOOD.replace("title: {en: Step first-out, ja: ステップ first-out}", "title: {en: ステップ, ja: Step}"));
     expect(err.problems.map((p) => p.path)).toEqual(["steps[0].title.en", "steps[0].title.ja"]);

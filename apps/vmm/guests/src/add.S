@@ -22,11 +22,11 @@ _start:
         add al, bl                      # AL = 4: pure register work, no exit
         add al, '0'                     # 4 -> the ASCII digit '4' (0x34)
         mov dx, 0x3f8                   # COM1 transmit register, a port the VMM emulates
-        # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1, data 0x34 '4'). The VMM prints it.
+        # Exit to the VMM: KVM_EXIT_IO (out, port 0x3f8, size 1, data 0x34 '4'). The VMM prints it.
         out dx, al
         mov al, '\n'
-        # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1, data 0x0a '\n').
+        # Exit to the VMM: KVM_EXIT_IO (out, port 0x3f8, size 1, data 0x0a '\n').
         out dx, al
-        # VM exit: KVM_EXIT_HLT. Interrupts have been off since reset, so this vCPU can never
+        # Exit to the VMM: KVM_EXIT_HLT. Interrupts have been off since reset, so this vCPU can never
         # wake up again: the VMM ends the run normally.
         hlt

@@ -32,7 +32,7 @@
 _start:
         # A stack, because this guest calls subroutines: it grows down from the image into the
         # free RAM below it (0x0500-0x7bff).
-        real_mode_stack                 # SS:SP = 0000:7c00; plain RAM, no exits
+        real_mode_stack                 # SS:SP = 0000:7c00; plain RAM, no exits to the VMM
         cld
 
         mov si, offset prompt
@@ -73,7 +73,7 @@ line_done:
 
 halt:
         cli
-        # VM exit: KVM_EXIT_HLT with IF = 0 — the run ends normally.
+        # Exit to the VMM: KVM_EXIT_HLT with IF = 0 — the run ends normally.
         hlt
         jmp halt
 
@@ -81,13 +81,13 @@ halt:
 getc:
         mov dx, UART_LSR
 poll:
-        # VM exit: KVM_EXIT_IO (in, port 0x3fd, size 1). The VMM answers with its LSR value:
+        # Exit to the VMM: KVM_EXIT_IO (in, port 0x3fd, size 1). The VMM answers with its LSR value:
         # bits 5/6 (transmitter empty) always set, bit 0 set when an input byte is waiting.
         in al, dx
         test al, LSR_DATA_READY
         jz poll                         # nothing yet: ask again (another exit)
         mov dx, UART_DATA
-        # VM exit: KVM_EXIT_IO (in, port 0x3f8, size 1). The VMM pops one input byte into AL.
+        # Exit to the VMM: KVM_EXIT_IO (in, port 0x3f8, size 1). The VMM pops one input byte into AL.
         in al, dx
         ret
 

@@ -23,7 +23,7 @@ _start:
         # No stack is needed: this guest never calls, pushes or takes an interrupt.
         mov si, offset message
         cld                             # lodsb walks forward through the string
-        # Each byte: lodsb (ordinary memory, no exit), then `out dx, al` to port 0x3f8, the
+        # Each byte: lodsb (ordinary memory, no exit to the VMM), then `out dx, al` to port 0x3f8, the
         # COM1 transmit holding register (THR): one KVM_EXIT_IO (out, port 0x3f8, size 1,
         # data = the byte). The VMM's UART prints it; KVM_RUN then resumes us right after the
         # `out`. The loop itself is in lib/write-string.S, shared by every guest.
@@ -31,7 +31,7 @@ _start:
 
 done:
         cli                             # IF is already 0 since reset; said again to be explicit
-        # VM exit: KVM_EXIT_HLT. With interrupts disabled nothing can ever wake this vCPU,
+        # Exit to the VMM: KVM_EXIT_HLT. With interrupts disabled nothing can ever wake this vCPU,
         # so the VMM ends the run (a normal end, exit status 0).
         hlt
         jmp done                        # never reached; a guard in case an NMI wakes us

@@ -27,7 +27,7 @@ _start:
 
 halt:
         cli                             # IF is already 0; stated so the intent is visible
-        # VM exit: KVM_EXIT_HLT — the last exit of this run.
+        # Exit to the VMM: KVM_EXIT_HLT — the last exit of this run.
         hlt
         jmp halt                        # only an NMI could get here; halt again
 

@@ -11,11 +11,14 @@
  * the CPU itself) and 20! = 2432902008176640000, a number that needs 62 bits: only a 64-bit
  * register holds it, and `imul`/`div` on RAX do the whole computation and the decimal printing.
  *
- * What to look for in the trace: none of the mode switches is an exit. CR0/CR3/CR4 writes,
- * lgdt, the far jumps and even wrmsr to EFER are handled by KVM (on VMX/SVM largely by the CPU
- * itself) without returning to the VMM. The only exits are port output — the debugcon markers
- * on 0xe9 that label each phase and the text on 0x3f8 — and the final KVM_EXIT_HLT. The markers
- * are the only way to see the switches at all.
+ * What to look for in the trace: none of the mode switches is an exit to the VMM. They do cause
+ * VM exits: on VMX a mov to CR0 changing PE or PG and a mov to CR4 setting PAE are
+ * control-register exits (the guest owns only CR0.TS/WP), wrmsr to EFER is intercepted, and the
+ * first touch of each RAM page is an EPT/NPT fault; KVM handles all of them and resumes the guest
+ * without returning from KVM_RUN (its statistics count them). lgdt and the far jumps the CPU does
+ * alone. The only exits to the VMM are port output — the debugcon markers on 0xe9 that label each
+ * phase and the text on 0x3f8 — and the final KVM_EXIT_HLT. The markers are the only way to see
+ * the switches in the trace.
  *
  * Entry: real mode, CS:IP = 0000:7c00, EFLAGS = 0x2 (IF = 0), registers 0, segment bases 0.
  */
@@ -39,7 +42,7 @@
         .globl _start
 _start:
         cli                             # IF is 0 since reset; we have no IDT for any mode anyway
-        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits to the VMM
         cld
         mov si, offset m_real           # "real mode: entering protected mode\n"
         call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
@@ -129,7 +132,7 @@ lm64:
         call mark64                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
-        hlt                             # VM exit: KVM_EXIT_HLT with IF = 0: the run ends
+        hlt                             # Exit to the VMM: KVM_EXIT_HLT with IF = 0: the run ends
         jmp halt
 
 # ---------------------------------------------------------------- helpers

@@ -23,8 +23,8 @@
  *   KVM_EXIT_MMIO write 0xd000000c len 4    0x00000001        (DOORBELL)
  *   KVM_EXIT_MMIO read  0xe0000000 len 4 -> 0xffffffff        (nothing there: all-ones)
  *   KVM_EXIT_HLT
- * The switch to protected mode itself (lgdt, mov cr0, the far jump) causes no exit: KVM
- * handles control registers and descriptor tables without the VMM.
+ * The switch to protected mode itself (lgdt, mov cr0, the far jump) causes no exit to the VMM:
+ * the mov to CR0 is a VM exit that KVM handles itself; lgdt and the jump the CPU does alone.
  *
  * Entry: real mode, CS:IP = 0000:7c00, EFLAGS = 0x2 (IF = 0), registers 0, segment bases 0.
  */
@@ -46,13 +46,14 @@
         .globl _start
 _start:
         cli                             # no interrupts while the CPU changes modes (IF=0 anyway)
-        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits to the VMM
         cld
         mov si, offset m_entering       # "entering protected mode\n"
         call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # Load the flat GDT (base 0, limit 4 GiB), set CR0.PE and far-jump into 32-bit code;
-        # DS/ES/SS = flat data, ESP = 0x7c00. KVM lets the guest do all of it without any exit.
+        # DS/ES/SS = flat data, ESP = 0x7c00. None of it is an exit to the VMM (the CR0 write is a
+        # VM exit KVM handles itself).
         enter_protected_mode            # real mode -> 32-bit protected mode (lib/protected-mode.S)
         .code32                         # (the macro already switched the assembler to 32-bit)
 
@@ -63,7 +64,7 @@ _start:
         mov esi, offset s_id
         call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
         mov eax, [DEV_ID]
-        mov [id_value], eax             # keep it to print as text too (RAM: no exit)
+        mov [id_value], eax             # keep it to print as text too (RAM: no exit to the VMM)
         call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
         mov esi, offset s_quote
         call puts                       # UART: ' "', KVM_EXIT_IO (out 0x3f8) per byte
@@ -85,7 +86,7 @@ _start:
         mov dword ptr [DEV_SCRATCH], 0x1badc0de
         mov esi, offset s_scratch
         call puts                       # UART: the label, KVM_EXIT_IO (out 0x3f8) per byte
-        mov eax, [DEV_SCRATCH]          # VM exit: KVM_EXIT_MMIO (read, 0xd0000004, len 4)
+        mov eax, [DEV_SCRATCH]          # Exit to the VMM: KVM_EXIT_MMIO (read, 0xd0000004, len 4)
         call print_hex32                # UART: EAX as 8 hex digits, one KVM_EXIT_IO per digit
         call newline                    # UART: '\n', one KVM_EXIT_IO (out 0x3f8)
 
@@ -120,7 +121,7 @@ _start:
         call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
-        hlt                             # VM exit: KVM_EXIT_HLT with IF = 0: the run ends
+        hlt                             # Exit to the VMM: KVM_EXIT_HLT with IF = 0: the run ends
         jmp halt
 
 # ---------------------------------------------------------------- helpers

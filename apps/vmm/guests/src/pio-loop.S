@@ -19,7 +19,7 @@
 _start:
         mov dx, 0x80                    # POST code port
 loop:
-        # VM exit: KVM_EXIT_IO (out, port 0x80, size 1, data = AL = 0). The VMM's handler does
+        # Exit to the VMM: KVM_EXIT_IO (out, port 0x80, size 1, data = AL = 0). The VMM's handler does
         # nothing; KVM_RUN resumes at the jmp.
         out dx, al
         jmp loop

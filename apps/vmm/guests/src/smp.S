@@ -17,7 +17,8 @@
  * never interleaved with another vCPU's line; the debugcon markers (out 0xe9) "lock taken" /
  * "releasing lock" around each line; and one KVM_EXIT_HLT per vCPU. The order of the vCPUs
  * varies from run to run: whoever wins the xchg prints first. CPUID and the spinning cause no
- * exits of their own (KVM answers CPUID itself; the lock lives in RAM).
+ * exits to the VMM: CPUID is a VM exit KVM answers itself, and the lock lives in RAM (spinning
+ * with `pause` on Intel makes PAUSE-loop VM exits, which KVM handles by running another vCPU).
  *
  * Works for any number of vCPUs up to 62 (two-digit indexes are printed as two digits).
  *
@@ -71,7 +72,7 @@ _start:
 
 halt:
         cli
-        # VM exit: KVM_EXIT_HLT. Each vCPU halts on its own; the run ends when all have.
+        # Exit to the VMM: KVM_EXIT_HLT. Each vCPU halts on its own; the run ends when all have.
         hlt
         jmp halt
 
@@ -81,7 +82,7 @@ lock_acquire:
         xchg al, [lock_byte]            # atomically: AL <- old value, lock_byte <- 1
         test al, al
         jz 2f                           # it was 0: the lock is ours
-1:      pause                           # a spin-wait hint to the CPU (and to a hypervisor)
+1:      pause                           # a spin-wait hint to the CPU; to KVM a PAUSE-loop VM exit
         cmp byte ptr [lock_byte], 0     # wait with plain reads, which do not bounce the cache
         jne 1b                          # line between CPUs the way repeated xchg would
         jmp lock_acquire

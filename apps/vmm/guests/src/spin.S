@@ -22,7 +22,7 @@ _start:
         write_string DEBUGCON           # "spinning forever...\n": 20 x KVM_EXIT_IO out 0xe9
 
 forever:
-        # No exits from here on: the CPU (or, on a software KVM backend, KVM's instruction
+        # No exits to the VMM from here on: the CPU (or, on a software KVM backend, KVM's instruction
         # emulator) executes this jump again and again without ever needing the VMM.
         jmp forever
 

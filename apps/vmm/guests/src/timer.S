@@ -25,10 +25,12 @@
  *     interrupt, and the VMM injects vector 0x20 with the KVM_INTERRUPT ioctl.
  *   - Then, per tick: KVM_EXIT_HLT (the guest sleeps; the VMM waits for its PIT to fire and
  *     then injects with KVM_INTERRUPT), the handler's output (out 0x3f8) and its EOI (out 0x20).
- *     (qemu-kvm 0.14: kvm_arch_pre_run / kvm_arch_post_run; !kvm_irqchip_in_kernel() path.)
+ *     (qemu-kvm 0.14: in kvm_run, request_interrupt_window = kvm_arch_try_push_interrupts(env),
+ *     qemu-kvm.c:570, which calls kvm_inject_irq -> KVM_INTERRUPT; !kvm_irqchip_in_kernel().)
  *   In-kernel irqchip (KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2): KVM itself emulates the PIC, the
- *   PIT and the local APIC. The PIC/PIT port accesses, the IRR polling, the HLTs and the
- *   interrupt injection all stay inside the kernel: the trace keeps only the UART output and
+ *   PIT and the local APIC; with every interrupt source inside KVM, a HLT can wait there too.
+ *   The PIC/PIT port accesses, the IRR polling, the HLTs and the interrupt injection all stay
+ *   inside the kernel: the trace keeps only the UART output and
  *   the markers. The guest is the same; only the exits differ.
  *
  * Entry: real mode, CS:IP = 0000:7c00, EFLAGS = 0x2 (IF = 0), registers 0, segment bases 0.
@@ -57,7 +59,7 @@
 _start:
         cli                             # IF = 0 since reset; said explicitly
         # Interrupts push FLAGS, CS, IP: we need a stack.
-        real_mode_stack                 # SS:SP = 0000:7c00 (and AX = 0); plain RAM, no exits
+        real_mode_stack                 # SS:SP = 0000:7c00 (and AX = 0); plain RAM, no exits to the VMM
         mov ds, ax                      # DS = 0: the IVT and our variables, by address
         cld
 
@@ -118,8 +120,8 @@ _start:
 
         mov si, offset m_sti            # "sti\n"
         call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
-        # `sti` takes effect after the NEXT instruction (the "STI shadow"); from then on the
-        # interrupt window is open. With a userspace irqchip, KVM sees the window the VMM asked
+        # `sti` takes effect after the NEXT instruction (the one-instruction "STI shadow"); from
+        # then on the interrupt window is open. With a userspace irqchip, KVM sees the window the VMM asked
         # for and returns KVM_EXIT_IRQ_WINDOW_OPEN; the VMM injects vector 0x20 with
         # KVM_INTERRUPT, and the CPU pushes FLAGS, CS, IP, clears IF and enters irq0_handler:
         # tick 1. On VMX/SVM that happens right after the `mov cx` (the instruction in the
@@ -158,7 +160,7 @@ finished:
         call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 halt:
         cli
-        # VM exit: KVM_EXIT_HLT with IF = 0 (userspace irqchip): the run ends. With the
+        # Exit to the VMM: KVM_EXIT_HLT with IF = 0 (userspace irqchip): the run ends. With the
         # in-kernel irqchip the vCPU stays halted inside KVM_RUN instead (no exit); the VMM
         # notices a halted vCPU with IF = 0 on its own.
         hlt

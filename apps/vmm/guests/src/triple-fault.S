@@ -14,8 +14,9 @@
  * what that means (qemu resets the VM; kvmscope ends the run with the "shutdown" outcome).
  *
  * What to look for in the trace: the debugcon markers (out 0xe9) for each phase, then a single
- * KVM_EXIT_SHUTDOWN. None of the three exceptions is an exit of its own: KVM handles exception
- * delivery internally, and only the final shutdown reaches the VMM.
+ * KVM_EXIT_SHUTDOWN. None of the three exceptions is an exit to the VMM: the CPU itself escalates
+ * #UD to #GP to #DF to a triple fault, the triple fault is a VM exit, and KVM reports it as
+ * KVM_EXIT_SHUTDOWN, the only exit that reaches the VMM.
  *
  * Why not `int3` or real mode: on a software KVM backend (kvm-pvm) `int3` fails emulation
  * (KVM_EXIT_INTERNAL_ERROR) and a real-mode triple fault just hangs; `ud2` in protected mode
@@ -33,7 +34,7 @@
         .globl _start
 _start:
         cli
-        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits
+        real_mode_stack                 # SS:SP = 0000:7c00 for mark16's call; no exits to the VMM
         cld
         mov si, offset m_entering       # "entering protected mode\n"
         call mark16                     # marker: one KVM_EXIT_IO (out 0xe9) per byte
@@ -52,7 +53,7 @@ _start:
         call mark                       # marker: one KVM_EXIT_IO (out 0xe9) per byte
 
         # #UD -> #GP -> #DF -> shutdown, all inside KVM.
-        # VM exit: KVM_EXIT_SHUTDOWN. The vCPU never comes back from here.
+        # Exit to the VMM: KVM_EXIT_SHUTDOWN. The vCPU never comes back from here.
         ud2
 
         # Never reached. Should a backend ever deliver something else, halt rather than run

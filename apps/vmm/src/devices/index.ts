@@ -59,8 +59,10 @@ const at = (range: AddressRange): BusRange => new BusRange(range.base, range.len
 
 /**
  * Build this thread's device objects over the VM's shared device memory. `userIrqchip` false means
- * KVM's in-kernel PIC and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2) own ports 0x20/0x21, 0x40-0x43,
- * 0x61 and 0xa0/0xa1; KVM never exits to us for them, and ours stay off the bus.
+ * KVM's in-kernel PIC and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2) own ports 0x20/0x21, 0xa0/0xa1
+ * and the ELCR pair 0x4d0/0x4d1 (the PICs), 0x40-0x43 (the PIT) and 0x61 (Vm.createPit2 passes
+ * KVM_PIT_SPEAKER_DUMMY; without it 0x61 would exit to us with nothing behind it); KVM never
+ * exits to us for them, and ours stay off the bus.
  */
 export function createDevices(memory: DeviceMemory, hooks: DeviceHooks, options: { userIrqchip: boolean }): Devices {
   checkDeviceMemory(memory);

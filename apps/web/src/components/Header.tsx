@@ -5,8 +5,8 @@ import { useProjector } from "@/lib/projector";
 import styles from "./Header.module.css";
 
 const messages = defineMessages({
-  en: { home: "Guests", runs: "Runs", walkthroughs: "Walkthroughs", join: "Join a class", projector: "Projector mode", language: "Language", tagline: "watch a real KVM guest, exit by exit" },
-  ja: { home: "ゲスト", runs: "実行履歴", walkthroughs: "ウォークスルー", join: "クラスに参加", projector: "プロジェクタ表示", language: "言語", tagline: "本物の KVM ゲストを VM exit 単位で観察する" },
+  en: { home: "Guests", runs: "Runs", walkthroughs: "Walkthroughs", join: "Join a class", glossary: "Glossary", projector: "Projector mode", language: "Language", tagline: "watch a real KVM guest, exit by exit" },
+  ja: { home: "ゲスト", runs: "実行履歴", walkthroughs: "ウォークスルー", join: "クラスに参加", glossary: "用語集", projector: "プロジェクタ表示", language: "言語", tagline: "本物の KVM ゲストを exit 単位で観察する" },
 });
 
 const LANG_LABEL = { en: "English", ja: "日本語" } as const;
@@ -26,6 +26,7 @@ export function Header() {
         <Link href="/runs">{t("runs")}</Link>
         <Link href="/walkthroughs">{t("walkthroughs")}</Link>
         <Link href="/join">{t("join")}</Link>
+        <Link href="/glossary">{t("glossary")}</Link>
       </nav>
       <div className={styles.tools}>
         <div role="group" aria-label={t("language")} data-testid="lang-switch">

@@ -19,6 +19,8 @@ export const kvmRunPageMessages = defineMessages({
     title: "The kvm_run page",
     what: "struct kvm_run, mmapped from the vCPU fd: KVM fills it when KVM_RUN returns, the VMM reads it and writes its part before the next KVM_RUN. x86-64 offsets.",
     hint: "Select an exit to see the kvm_run page as it stood at that exit.",
+    why: "One page shared by KVM and the VMM, so an exit costs no copy and no extra ioctl. io.data_offset is where, from the start of the page, the port data lives: KVM puts an OUT's bytes there, the VMM writes an IN's answer there.",
+    irqchipNote: "if_flag, cr8 and apic_base are valid only without an in-kernel local APIC (irqchip user); with the in-kernel irqchip, ready_for_interrupt_injection is always 1 and KVM injects interrupts itself.",
     atExit: "vCPU {vcpu}, record {seq}: {reason}",
     viaRecord: "Record {seq} is not an exit; this is the page as the exit before it on vCPU {vcpu} left it.",
     atCursor: "Nothing selected: the page at the cursor.",
@@ -45,11 +47,13 @@ export const kvmRunPageMessages = defineMessages({
     title: "kvm_run ページ",
     what: "vCPU fd から mmap した struct kvm_run です。KVM_RUN から戻るときに KVM が書き込み、VMM はそれを読み、次の KVM_RUN の前に自分の担当部分を書き込みます。オフセットは x86-64 のものです。",
     hint: "exit を選ぶと、その exit の時点での kvm_run ページを表示します。",
-    atExit: "vCPU {vcpu}、レコード {seq}: {reason}",
+    why: "KVM と VMM が共有する 1 枚のページなので、exit のたびにコピーも余分な ioctl も要りません。io.data_offset は、ポートのデータがページの先頭から何バイト目にあるかを示します。OUT なら KVM がそこにバイトを置き、IN なら VMM がそこに答えを書きます。",
+    irqchipNote: "if_flag、cr8、apic_base が有効なのは、カーネル内にローカル APIC がないとき（irqchip user）だけです。カーネル内 irqchip では ready_for_interrupt_injection は常に 1 で、割り込みは KVM 自身が注入します。",
+    atExit: "vCPU {vcpu}、レコード {seq}：{reason}",
     viaRecord: "レコード {seq} は exit ではないので、vCPU {vcpu} でその直前の exit が残したページを表示しています。",
-    atCursor: "選択なし: カーソル位置でのページです。",
+    atCursor: "選択なし：カーソル位置でのページです。",
     noPrev: "この vCPU で最初の exit なので、比較対象はありません。",
-    changedNote: "強調表示: この vCPU の前回の exit（レコード {seq}）から変わったフィールドです。",
+    changedNote: "強調表示：この vCPU の前回の exit（レコード {seq}）から変わったフィールドです。",
     offset: "オフセット",
     field: "フィールド",
     type: "型",
@@ -57,9 +61,9 @@ export const kvmRunPageMessages = defineMessages({
     writer: "書き込む側",
     notRecorded: "記録なし",
     otherMember: "—",
-    union: "オフセット 32 の共用体: {member}",
-    unionNone: "オフセット 32 の共用体: {reason} では未使用",
-    syncRegs: "共用体の後: sync regs（KVM_CAP_SYNC_REGS）",
+    union: "オフセット 32 の共用体：{member}",
+    unionNone: "オフセット 32 の共用体：{reason} では未使用",
+    syncRegs: "共用体の後：sync regs（KVM_CAP_SYNC_REGS）",
     header: "ヘッダ",
     kernel: "KVM（exit 時）",
     vmm: "VMM（KVM_RUN 前）",
@@ -140,6 +144,7 @@ function KvmRunPageImpl({ store, version, selectedSeq, cursorSeq }: KvmRunPagePr
     <section className="panel" data-testid="kvm-run-page">
       <h2>{t("title")}</h2>
       <p className="small muted">{t("what")}</p>
+      <p className="small muted" data-testid="kvm-run-notes">{t("why")} {t("irqchipNote")}</p>
       <p className={styles.caption} data-testid="kvm-run-caption">
         {t("atExit", { vcpu: rec.vcpu, seq: rec.seq, reason: rec.reason })}
       </p>

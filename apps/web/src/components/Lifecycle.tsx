@@ -71,7 +71,7 @@ const messages = defineMessages({
     inGuest: "ゲスト内 {dur}",
     qemu: "qemu-kvm 0.14:",
     qemuNone: "qemu-kvm 0.14 に対応する処理なし",
-    ours: "本実装:",
+    ours: "kvmscope の VMM：",
     select: "このレコードを選択",
   },
 });

@@ -31,6 +31,7 @@ export const selectedExitMessages = defineMessages({
     qemuNone: "the article shows no qemu-kvm step for this",
     qemuAt: "article: {file} line {line}, in {fn}()",
     qemuNoLine: "the article names it but elides its body",
+    qemuRan: "what ran in qemu-kvm 0.14.1: {file}:{line}, in {fn}()",
     loop: "back to the loop",
     roleHandler: "handles it",
     roleLoop: "loop",
@@ -56,11 +57,12 @@ export const selectedExitMessages = defineMessages({
     navLabel: "前後のレコードへ移動",
     doc: "この項目の KVM API ドキュメント",
     codeTitle: "処理している場所",
-    ours: "この VMM",
+    ours: "kvmscope の VMM",
     qemu: "qemu-kvm 0.14",
     qemuNone: "記事にはこれに当たる qemu-kvm の処理が出てきません",
-    qemuAt: "記事: {file} {line} 行目（{fn}() の中）",
+    qemuAt: "記事：{file} {line} 行目（{fn}() の中）",
     qemuNoLine: "記事は名前を挙げていますが、本体は省略されています",
+    qemuRan: "qemu-kvm 0.14.1 で実際に動いた行：{file}:{line}（{fn}() の中）",
     loop: "ループへ戻る",
     roleHandler: "処理",
     roleLoop: "ループ",
@@ -111,6 +113,12 @@ function QemuLine({ q, t }: { q: QemuRole | null; t: (k: Key, v?: Record<string,
       <span className="small muted">
         {q.at !== undefined ? t("qemuAt", { file: q.at.file, line: q.at.line, fn: q.at.fn }) : t("qemuNoLine")}
       </span>
+      {q.at?.ran !== undefined && (
+        <span className="small muted" data-testid="qemu-ran">
+          {" · "}
+          {t("qemuRan", { file: q.at.ran.file, line: q.at.ran.line, fn: q.at.ran.fn })}
+        </span>
+      )}
     </p>
   );
 }

@@ -2,6 +2,7 @@
 // One walkthrough step: what to look at and why, the code that is running (ours beside
 // qemu-kvm 0.14's), a question with its answer, and — for whoever leads — the buttons that move
 // the class on. The text comes from the walkthrough files and is rendered as text.
+import Link from "next/link";
 import { useEffect, useState } from "react";
 import type { Walkthrough } from "@kvmscope/shared";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
@@ -13,7 +14,9 @@ const messages = defineMessages({
     notStarted: "The tour has not started yet.",
     notStartedLead: "Press “Next step” to take the run to the first step's point.",
     ours: "Running in our VMM",
-    qemu: "The same role in qemu-kvm 0.14",
+    qemu: "The same role in the article's qemu-kvm 0.14 listing",
+    ran: "What qemu-kvm 0.14.1 really ran",
+    glossary: "VM exit or exit to the VMM?",
     line: "line {n}",
     noQemu: "(the article shows no qemu-kvm counterpart)",
     question: "Check your understanding",
@@ -34,7 +37,9 @@ const messages = defineMessages({
     notStarted: "ツアーはまだ始まっていません。",
     notStartedLead: "「次のステップ」を押すと、実行が最初のステップの地点まで進みます。",
     ours: "いま動いている kvmscope の VMM のコード",
-    qemu: "qemu-kvm 0.14 で同じ役割をした関数",
+    qemu: "記事の qemu-kvm 0.14 のリストで同じ役割をする関数",
+    ran: "qemu-kvm 0.14.1 で実際に動いていた関数",
+    glossary: "VM exit と VMM への exit の違い",
     line: "{n} 行目",
     noQemu: "（記事には qemu-kvm 側の対応箇所がありません）",
     question: "理解度チェック",
@@ -92,6 +97,7 @@ export function StepPanel({ walkthrough, index, reached, revealed, lead, error }
           <>
             <h2 data-testid="step-title">{step.title[lang]}</h2>
             <p className={styles.body}>{step.body[lang]}</p>
+            <p className="muted small"><Link href="/glossary" data-testid="glossary-link">{t("glossary")}</Link></p>
             <div className={styles.code} data-testid="step-code">
               <div>
                 <div className="muted small">{t("ours")}</div>
@@ -108,6 +114,13 @@ export function StepPanel({ walkthrough, index, reached, revealed, lead, error }
                   <span className="muted small">{t("noQemu")}</span>
                 )}
               </div>
+              {step.code.ran !== undefined && (
+                <div data-testid="step-code-ran">
+                  <div className="muted small">{t("ran")}</div>
+                  <code>{step.code.ran.file}</code> <code className={styles.fn}>{step.code.ran.fn}()</code>
+                  <span className="muted small"> {t("line", { n: step.code.ran.line })}</span>
+                </div>
+              )}
             </div>
             {step.question !== undefined && (
               <div className={styles.question} data-testid="step-question">

@@ -36,7 +36,8 @@ export interface DeviceModel {
   ranges: readonly DeviceRange[];
   /**
    * On the port bus only with the userspace irqchip: with `--irqchip kernel` KVM's own PIC and
-   * PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2) answer these ports and the guest never exits for them.
+   * PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY, so port B 0x61 too)
+   * answer these ports (and the PICs' ELCR, 0x4d0-0x4d1), and no access to them is an exit to the VMM.
    */
   userIrqchipOnly: boolean;
   /** Our model's source file. */

@@ -19,8 +19,10 @@
 // One thing the article gets wrong: it shows kvm_cpu_exec from kvm-all.c (KVM_RUN at its line
 // 941), but in the qemu-kvm tree that body is upstream QEMU's, compiled out under
 // #ifdef OBSOLETE_KVM_IMPL ([illumos] and [ceph] kvm-all.c). The kvm_cpu_exec that
-// kvm_main_loop_cpu calls (article line 1495) is qemu-kvm.c's own, which calls kvm_run
-// (qemu-kvm.c), which issues ioctl(fd, KVM_RUN, 0) and switches on run->exit_reason.
+// kvm_main_loop_cpu calls (article line 1495, qemu-kvm.c:1419) is qemu-kvm.c's own
+// (qemu-kvm.c:1229), which calls kvm_run (qemu-kvm.c:555), which issues ioctl(fd, KVM_RUN, 0) at
+// qemu-kvm.c:582 and switches on run->exit_reason at qemu-kvm.c:602. Each ArticleLine's `ran`
+// says so beside the article's line (packages/shared/src/qemu-kvm-014.ts is the 0.14.1 table).
 import type { IoctlName } from "@kvmscope/shared";
 import {
   KVM_BINDING, VMM_EXIT_LOOP as LOOP, VMM_MACHINE as MACHINE, VMM_RESET as RESET, VMM_THREAD as THREAD,
@@ -36,12 +38,24 @@ export interface Issuer {
   thread: VmmThread;
 }
 
-/** A line the article shows: a line of `file`, inside function `fn`, containing `shows`. */
+/** A line of qemu-kvm 0.14.1 that ran (QEMU_KVM_014 in @kvmscope/shared, read from the sources). */
+export interface RanLine {
+  file: string;
+  fn: string;
+  line: number;
+}
+
+/**
+ * A line the article shows: a line of `file`, inside function `fn`, containing `shows`; `ran` is
+ * the 0.14.1 line that really did it (another number, or another function where the article's is
+ * compiled out).
+ */
 export interface ArticleLine {
   file: string;
   fn: string;
   line: number;
   shows: string;
+  ran?: RanLine;
 }
 
 /** The qemu-kvm 0.14 function that issued an ioctl (or thinly wrapped the call that did). */
@@ -80,12 +94,13 @@ const fromSources = (fn: string, file: string): QemuPlace => ({ fn, file, named:
 
 /** The vCPU thread's loop, which calls kvm_cpu_exec at article line 1495 ([article] 1486-1503; [illumos] qemu-kvm.c). */
 export const QEMU_VCPU_LOOP: QemuPlace & { at: ArticleLine } = {
-  fn: "kvm_main_loop_cpu", file: "qemu-kvm.c", named: true, at: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1495, shows: "kvm_cpu_exec" },
+  fn: "kvm_main_loop_cpu", file: "qemu-kvm.c", named: true,
+  at: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1495, shows: "kvm_cpu_exec", ran: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1419 } },
 };
 
 export const IOCTL_PLACES: Readonly<Record<IoctlName, IoctlPlace>> = {
   // [article] kvm_init opens /dev/kvm at line 155.
-  open: { ours: IN_RUN, binding: "Kvm.open", qemu: named("kvm_init", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "kvm_init", line: 155, shows: "/dev/kvm" }) },
+  open: { ours: IN_RUN, binding: "Kvm.open", qemu: named("kvm_init", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "kvm_init", line: 155, shows: "/dev/kvm", ran: { file: "qemu-kvm.c", fn: "kvm_init", line: 155 } }) },
   // The main thread closes the VM and /dev/kvm fds after the vCPU threads have ended; each vCPU
   // thread closes its own vCPU fd. qemu-kvm 0.14 closed none of them on a normal run: the
   // process exit did. kvm_finalize (qemu-kvm.c) runs only when setup fails, with its vCPU and VM
@@ -105,7 +120,7 @@ export const IOCTL_PLACES: Readonly<Record<IoctlName, IoctlPlace>> = {
   // which issues KVM_GET_SUPPORTED_CPUID.
   KVM_GET_SUPPORTED_CPUID: { ours: IN_RUN, binding: "Kvm.getSupportedCpuid", qemu: fromSources("kvm_arch_get_supported_cpuid", "target-i386/kvm.c") },
   // [article] kvm_create_vm, KVM_CREATE_VM at line 316.
-  KVM_CREATE_VM: { ours: IN_RUN, binding: "Kvm.createVm", qemu: named("kvm_create_vm", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "kvm_create_vm", line: 316, shows: "KVM_CREATE_VM" }) },
+  KVM_CREATE_VM: { ours: IN_RUN, binding: "Kvm.createVm", qemu: named("kvm_create_vm", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "kvm_create_vm", line: 316, shows: "KVM_CREATE_VM", ran: { file: "qemu-kvm.c", fn: "kvm_create_vm", line: 316 } }) },
   // [illumos] kvm-all.c kvm_set_user_memory_region (static), reached through the memory client
   // that qemu-kvm.c kvm_init registers.
   KVM_SET_USER_MEMORY_REGION: { ours: IN_RUN, binding: "Vm.setUserMemoryRegion", qemu: fromSources("kvm_set_user_memory_region", "kvm-all.c") },
@@ -126,11 +141,11 @@ export const IOCTL_PLACES: Readonly<Record<IoctlName, IoctlPlace>> = {
   KVM_IRQ_LINE: { ours: null, binding: "Vm.irqLine", qemu: fromSources("kvm_set_irq_level", "qemu-kvm.c") },
   // [article] ap_main_loop calls kvm_create_vcpu on the new thread, line 1527; [illumos] qemu-kvm.c
   // kvm_create_vcpu issues KVM_CREATE_VCPU.
-  KVM_CREATE_VCPU: { ours: VCPU_MAIN, binding: "Vm.createVcpu", qemu: named("kvm_create_vcpu", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "ap_main_loop", line: 1527, shows: "kvm_create_vcpu" }) },
-  // [article] kvm-all.c kvm_cpu_exec issues KVM_RUN at line 941. We show the article's function, as
-  // every panel and walkthrough does, because the class reads the article beside the trace; the top
-  // of this file says why the compiled qemu-kvm tree reaches KVM_RUN through qemu-kvm.c instead.
-  KVM_RUN: { ours: onVcpu(LOOP, "runExitLoop"), binding: "Vcpu.run", qemu: named("kvm_cpu_exec", "kvm-all.c", { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN" }) },
+  KVM_CREATE_VCPU: { ours: VCPU_MAIN, binding: "Vm.createVcpu", qemu: named("kvm_create_vcpu", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "ap_main_loop", line: 1527, shows: "kvm_create_vcpu", ran: { file: "qemu-kvm.c", fn: "ap_main_loop", line: 1451 } }) },
+  // [article] kvm-all.c kvm_cpu_exec issues KVM_RUN at line 941. We show the article's function,
+  // because the class reads the article beside the trace, and beside it (ran) the KVM_RUN that
+  // qemu-kvm 0.14 really issued: kvm_run, qemu-kvm.c:582 (the top of this file says why).
+  KVM_RUN: { ours: onVcpu(LOOP, "runExitLoop"), binding: "Vcpu.run", qemu: named("kvm_cpu_exec", "kvm-all.c", { file: "kvm-all.c", fn: "kvm_cpu_exec", line: 941, shows: "KVM_RUN", ran: { file: "qemu-kvm.c", fn: "kvm_run", line: 582 } }) },
   // Our VMM never reads the general registers with an ioctl (KVM_CAP_SYNC_REGS gives them in
   // kvm_run). [illumos] target-i386/kvm.c kvm_getput_regs(env, 0), called from kvm_arch_save_regs.
   KVM_GET_REGS: { ours: null, binding: "Vcpu.getRegs", qemu: fromSources("kvm_getput_regs", "target-i386/kvm.c") },

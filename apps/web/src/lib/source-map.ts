@@ -38,7 +38,7 @@ export interface SourceMapping {
   qemu: QemuRole | null;
 }
 
-/** The vCPU loop every exit returns to. qemu-kvm 0.14: kvm_main_loop_cpu (qemu-kvm.c), around kvm_cpu_exec. */
+/** The vCPU loop every exit returns to. qemu-kvm 0.14: kvm_main_loop_cpu (qemu-kvm.c:1410), around kvm_cpu_exec (qemu-kvm.c:1229). */
 export const EXIT_LOOP: { vmm: CodeRef; qemu: QemuRole } = {
   vmm: { file: LOOP_FILE, fn: "runExitLoop", role: "loop" },
   qemu: { fn: QEMU_VCPU_LOOP.fn, file: QEMU_VCPU_LOOP.file, at: QEMU_VCPU_LOOP.at },
@@ -49,14 +49,17 @@ export const EXIT_LOOP: { vmm: CodeRef; qemu: QemuRole } = {
 // cpu_physical_memory_rw at 972, and the KVM_EXIT_IRQ_WINDOW_OPEN case at 978. (That body is
 // upstream QEMU's, compiled out in the qemu-kvm tree; qemu-kvm 0.14 switched on exit_reason in
 // kvm_run, qemu-kvm.c: see ioctl-places.ts. The exits' qemu functions come from @kvmscope/shared.)
-const IN_KVM_CPU_EXEC = (line: number, shows: string): ArticleLine => ({ file: QEMU_RUN_LOOP.file, fn: QEMU_RUN_LOOP.fn, line, shows });
+// Beside each, the line of qemu-kvm.c's kvm_run that ran (qemu-kvm 0.14.1).
+const IN_KVM_CPU_EXEC = (line: number, shows: string, ranLine: number): ArticleLine => ({
+  file: QEMU_RUN_LOOP.file, fn: QEMU_RUN_LOOP.fn, line, shows, ran: { file: "qemu-kvm.c", fn: "kvm_run", line: ranLine },
+});
 const EXIT_LINES: Readonly<Partial<Record<number, ArticleLine>>> = {
-  [KvmExit.IO]: IN_KVM_CPU_EXEC(964, "kvm_handle_io"),
-  [KvmExit.MMIO]: IN_KVM_CPU_EXEC(972, "cpu_physical_memory_rw"),
-  [KvmExit.IRQ_WINDOW_OPEN]: IN_KVM_CPU_EXEC(978, "KVM_EXIT_IRQ_WINDOW_OPEN"),
+  [KvmExit.IO]: IN_KVM_CPU_EXEC(964, "kvm_handle_io", 617),
+  [KvmExit.MMIO]: IN_KVM_CPU_EXEC(972, "cpu_physical_memory_rw", 628),
+  [KvmExit.IRQ_WINDOW_OPEN]: IN_KVM_CPU_EXEC(978, "KVM_EXIT_IRQ_WINDOW_OPEN", 633),
 };
 /** Any other reason reaches a case of the same switch (or its default branch), which the article elides. */
-const EXIT_SWITCH = IN_KVM_CPU_EXEC(961, "run->exit_reason");
+const EXIT_SWITCH = IN_KVM_CPU_EXEC(961, "run->exit_reason", 602);
 
 const dispatch = (fn: string): CodeRef => ({ file: DISPATCH, fn, role: "handler" });
 const FATAL: CodeRef = { file: THREAD, fn: "main", role: "afterwards" }; // its onFatalExit ends the run

@@ -8,9 +8,10 @@
  * base, a limit and its kind (code or data, 16/32/64-bit, privilege ring). A "flat" GDT gives
  * base 0 and a 4 GiB limit to every segment, so an offset is simply a physical address.
  *
- * None of this causes an exit: lgdt, the write to CR0 and the far jump are handled by KVM
- * (on VMX/SVM hosts largely by the CPU itself) without returning to the VMM. Only a guest's
- * debugcon markers around the switch make it visible in a trace.
+ * None of this causes an exit to the VMM. lgdt and the far jump the CPU does alone; the write to
+ * CR0 that sets PE is a VM exit on VMX (a control-register access), which KVM handles and resumes
+ * from without returning from KVM_RUN. Only a guest's debugcon markers around the switch make it
+ * visible in a trace (and KVM's statistics, which count every VM exit).
  *
  * Usage (.include "lib/protected-mode.S" once, near the top; it emits no code by itself):
  *

@@ -7,7 +7,7 @@
  * timer guest uses for its IVT entry. A stack grows *down*, so its top is the image's first
  * byte, 0x7c00: pushes fill the free RAM below it and never touch the code.
  *
- * Plain RAM: pushes, pops, calls and returns cause no exit.
+ * Plain RAM: pushes, pops, calls and returns cause no exit to the VMM.
  *
  * Usage (.include "lib/stack.S" once, near the top; it emits no code by itself):
  *

@@ -46,7 +46,7 @@
 \name:
         push \d
         mov dx, UART_DATA
-        # VM exit: KVM_EXIT_IO (out, port 0x3f8, size 1, data = AL). The VMM prints AL.
+        # Exit to the VMM: KVM_EXIT_IO (out, port 0x3f8, size 1, data = AL). The VMM prints AL.
         out dx, al
         pop \d
         ret

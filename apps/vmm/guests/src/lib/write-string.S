@@ -26,7 +26,7 @@
  * `out` KVM stops the guest, fills kvm_run.io (direction, port, size, count, data_offset) and
  * returns from the KVM_RUN ioctl; the VMM handles the byte and calls KVM_RUN again, and the
  * guest resumes at the next instruction, unaware that it was paused. Reading the string
- * (`lodsb`) is ordinary memory: no exit.
+ * (`lodsb`) is ordinary memory: no exit to the VMM.
  */
         .ifndef LIB_WRITE_STRING        # include guard: uart.S and debugcon.S both include us
         .set LIB_WRITE_STRING, 1
@@ -34,10 +34,10 @@
         .macro write_string port
         mov dx, \port                   # `out` to a port above 0xff needs the port in DX
 .Lwrite_string_next\@:                  # (\@ makes the labels unique for each use)
-        lodsb                           # AL = [SI], SI += 1 — ordinary memory: no exit
+        lodsb                           # AL = [SI], SI += 1 — ordinary memory: no exit to the VMM
         test al, al                     # the string ends with a 0 byte
         jz .Lwrite_string_done\@
-        # VM exit: KVM_EXIT_IO (out, port \port, size 1, data = AL). KVM_RUN then resumes
+        # Exit to the VMM: KVM_EXIT_IO (out, port \port, size 1, data = AL). KVM_RUN then resumes
         # the guest right after this instruction.
         out dx, al
         jmp .Lwrite_string_next\@

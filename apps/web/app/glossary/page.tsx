@@ -1,0 +1,5 @@
+import { GlossaryView } from "@/components/GlossaryView";
+
+export default function GlossaryPage() {
+  return <GlossaryView />;
+}
