@@ -43,16 +43,25 @@ export class ServiceError extends Error {
 }
 
 export class ServiceClient {
+  /** `baseUrl` "": the service is on this page's own origin (behind `npm start`'s front door). */
   constructor(readonly baseUrl: string) {}
+
+  /** ws://… of the service: the page's own host when the service is on this origin. */
+  private wsBase(): string {
+    if (this.baseUrl !== "") return this.baseUrl.replace(/^http/, "ws");
+    return `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}`;
+  }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.baseUrl + path, { ...init, cache: "no-store" });
     } catch {
-      throw new ServiceError(`the kvmscope service at ${this.baseUrl} does not answer`, 0);
+      throw new ServiceError(`the kvmscope service at ${this.baseUrl === "" ? window.location.origin : this.baseUrl} does not answer`, 0);
     }
     if (res.ok) return res;
+    // npm start's front door answers for a service that is down (scripts/front.mjs).
+    const down = res.headers.get("x-kvmscope-unreachable") === "1";
     let message = `${res.status} ${res.statusText}`;
     try {
       const body = ErrorBody.safeParse(await res.json());
@@ -60,7 +69,7 @@ export class ServiceClient {
     } catch {
       // not JSON: keep the status line
     }
-    throw new ServiceError(message, res.status);
+    throw new ServiceError(message, down ? 0 : res.status);
   }
 
   private async json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit): Promise<z.output<S>> {
@@ -140,7 +149,7 @@ export class ServiceClient {
   }
 
   sessionSocketUrl(code: string): string {
-    return `${this.baseUrl.replace(/^http/, "ws")}/ws?session=${encodeURIComponent(code)}`;
+    return `${this.wsBase()}/ws?session=${encodeURIComponent(code)}`;
   }
 
   /** A page of stored records as codec bytes, and the `fromSeq` of the next page (null at the end). */
@@ -163,7 +172,7 @@ export class ServiceClient {
   }
 
   webSocketUrl(id: string): string {
-    return `${this.baseUrl.replace(/^http/, "ws")}/ws?run=${encodeURIComponent(id)}`;
+    return `${this.wsBase()}/ws?run=${encodeURIComponent(id)}`;
   }
 }
 
