@@ -13,7 +13,7 @@ import { findGuest, type GuestInfo, listGuests, loadGuestImage } from "../guests
 import { Machine, type RunResult } from "../machine.js";
 import { Store, type StoredRun } from "../store/store.js";
 import type { LoadOptions } from "../walkthroughs.js";
-import { ClassSessions, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
+import { ClassSessions, DEFAULT_SESSION_IDLE_SEC, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
 import {
   ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RecordQuery, type RunAuth, type RunInfo,
   type RunListener, type RunOwner, type RunRequest, type RunService, type RunStatus, type ServiceLimits, UnavailableError,
@@ -26,6 +26,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxImageBytes: LIMITS.imageBytes.max,
   maxRunSeconds: 600,
   maxClassRunSeconds: 4 * 3600,
+  sessionIdleSeconds: DEFAULT_SESSION_IDLE_SEC,
 };
 
 /** Records are written to the store at least this often while a run is live. */
@@ -95,7 +96,7 @@ export class RunManager implements RunService {
   ) {
     this.abortedAtStart = aborted;
     this.endedAtStart = ended;
-    this.sessions = new ClassSessions(this, store, sessions.catalog, sessions.options);
+    this.sessions = new ClassSessions(this, store, sessions.catalog, { idleEndSec: limits.sessionIdleSeconds, ...sessions.options });
   }
 
   /**
