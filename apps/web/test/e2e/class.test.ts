@@ -168,7 +168,7 @@ describe.skipIf(skip !== null)("a class following a walkthrough in Chromium", ()
     await expect(bob.getByTestId("class-banner")).toContainText("This session has ended");
 
     for (const p of [back, alice, bob, projector]) await p.context().close();
-  });
+  }, 300_000);
 
   it("says clearly when a join code is malformed or unknown", async () => {
     const page = await newPage();
