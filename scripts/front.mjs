@@ -47,12 +47,17 @@ function isLoopbackIp(ip) {
   return v4 !== null && v4[1].startsWith("127.");
 }
 
-/** Every address of this machine's interfaces, read now (a laptop's Wi-Fi address changes). */
+let ipsCache = { at: -Infinity, ips: [] };
+
+/** Every address of this machine's interfaces, at most a second old (a laptop's Wi-Fi address changes). */
 function machineIps() {
+  const now = Date.now();
+  if (now - ipsCache.at < 1000) return ipsCache.ips;
   const out = [];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) out.push({ address: a.address.toLowerCase(), family: a.family, internal: a.internal });
   }
+  ipsCache = { at: now, ips: out };
   return out;
 }
 
