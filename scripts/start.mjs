@@ -39,22 +39,24 @@ try {
       "service-port": { type: "string" },
       host: { type: "string" },
       "allow-host": { type: "string", multiple: true },
+      "session-idle-seconds": { type: "string" },
       data: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }));
 } catch (e) {
-  fail(`${e.message}\nusage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--data DIR]`);
+  fail(`${e.message}\nusage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--session-idle-seconds S] [--data DIR]`);
 }
 if (values.help) {
   process.stdout.write(
-    "usage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--data DIR]\n" +
+    "usage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--session-idle-seconds S] [--data DIR]\n" +
       "  --port          the web app's port (env KVMSCOPE_WEB_PORT, default 3000)\n" +
       "  --service-port  the VMM service's port on 127.0.0.1 (env KVMSCOPE_PORT, default 7070)\n" +
       "  --host          the address the web app listens on (env KVMSCOPE_HOST, default 127.0.0.1: this machine only;\n" +
       "                  0.0.0.0: every address of this machine, for a class on the room's network)\n" +
       "  --allow-host    a host name besides this machine's IP addresses and localhost that the page may be\n" +
       "                  opened by (e.g. kvmscope.lan); repeatable (env KVMSCOPE_ALLOW_HOSTS, comma-separated)\n" +
+      "  --session-idle-seconds  a class session nobody leads this long ends (default 1800: 30 minutes)\n" +
       "  --data          where runs are stored (env KVMSCOPE_DATA, default ./data)\n",
   );
   process.exit(0);
@@ -147,6 +149,8 @@ process.on("exit", () => {
 start("VMM service", [
   join(root, "apps", "vmm", "bin", "kvmscope.js"), "serve", "--port", String(servicePort), "--host", "127.0.0.1",
   ...(values.data !== undefined ? ["--data", values.data] : []),
+  // checked by kvmscope serve, which says what is wrong with it
+  ...(values["session-idle-seconds"] !== undefined ? ["--session-idle-seconds", values["session-idle-seconds"]] : []),
 ]);
 // KVMSCOPE_SERVICE_URL empty: the page calls the service on its own origin (through the front door).
 start("web app", [nextBin, "start", webDir, "--port", String(nextPort), "--hostname", "127.0.0.1"], { KVMSCOPE_SERVICE_URL: "" }, [0, 143]);
