@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: the VMM service and the web app (its production build), each in its own process,
-// started together and stopped together. Prints both addresses once both answer.
+// started together and stopped together, behind one front door (scripts/front.mjs) on the address
+// and port people open: `/api` and `/ws` go to the service, the rest to the web app, both of
+// which listen on loopback only. Prints where to open it once everything answers.
 //
 // Each child runs in a process group of its own (detached): Ctrl-C in the terminal reaches this
 // script alone, which then sends each child one SIGTERM. Were they in the terminal's group, the
@@ -9,14 +11,15 @@
 // stop cleanly: killed by a signal, or a status other than the ones it ends with when it has
 // handled SIGTERM (the service: 0; Next.js: 143, 128 + SIGTERM, after its own cleanup).
 //
-//   npm start [-- --port 3000] [--service-port 7070] [--host 127.0.0.1] [--data ./data]
-//   env: KVMSCOPE_WEB_PORT, KVMSCOPE_PORT, KVMSCOPE_HOST, KVMSCOPE_DATA
+//   npm start [-- --port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--data ./data]
+//   env: KVMSCOPE_WEB_PORT, KVMSCOPE_PORT, KVMSCOPE_HOST, KVMSCOPE_ALLOW_HOSTS, KVMSCOPE_DATA
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, reachableUrls, startFront } from "./front.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const webDir = join(root, "apps", "web");
@@ -35,19 +38,25 @@ try {
       port: { type: "string" },
       "service-port": { type: "string" },
       host: { type: "string" },
+      "allow-host": { type: "string", multiple: true },
+      "session-idle-seconds": { type: "string" },
       data: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }));
 } catch (e) {
-  fail(`${e.message}\nusage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--data DIR]`);
+  fail(`${e.message}\nusage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--session-idle-seconds S] [--data DIR]`);
 }
 if (values.help) {
   process.stdout.write(
-    "usage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--data DIR]\n" +
+    "usage: npm start -- [--port 3000] [--service-port 7070] [--host 127.0.0.1] [--allow-host NAME]... [--session-idle-seconds S] [--data DIR]\n" +
       "  --port          the web app's port (env KVMSCOPE_WEB_PORT, default 3000)\n" +
-      "  --service-port  the VMM service's port (env KVMSCOPE_PORT, default 7070)\n" +
-      "  --host          the address both bind (env KVMSCOPE_HOST, default 127.0.0.1: this machine only)\n" +
+      "  --service-port  the VMM service's port on 127.0.0.1 (env KVMSCOPE_PORT, default 7070)\n" +
+      "  --host          the address the web app listens on (env KVMSCOPE_HOST, default 127.0.0.1: this machine only;\n" +
+      "                  0.0.0.0: every address of this machine, for a class on the room's network)\n" +
+      "  --allow-host    a host name besides this machine's IP addresses and localhost that the page may be\n" +
+      "                  opened by (e.g. kvmscope.lan); repeatable (env KVMSCOPE_ALLOW_HOSTS, comma-separated)\n" +
+      "  --session-idle-seconds  a class session nobody leads this long ends (default 1800: 30 minutes)\n" +
       "  --data          where runs are stored (env KVMSCOPE_DATA, default ./data)\n",
   );
   process.exit(0);
@@ -62,17 +71,33 @@ const webPort = port(values.port ?? env("KVMSCOPE_WEB_PORT") ?? "3000", "--port"
 const servicePort = port(values["service-port"] ?? env("KVMSCOPE_PORT") ?? "7070", "--service-port");
 if (webPort === servicePort) fail(`the web app and the service cannot share port ${webPort}`);
 const host = values.host ?? env("KVMSCOPE_HOST") ?? "127.0.0.1";
-const urlHost = host.includes(":") ? `[${host}]` : host;
-const serviceUrl = `http://${urlHost}:${servicePort}`;
+if (host.trim() === "") fail("--host must not be empty");
+const allowHosts = (values["allow-host"] ?? env("KVMSCOPE_ALLOW_HOSTS")?.split(",") ?? []).map((h) => h.trim()).filter((h) => h !== "");
+for (const h of allowHosts) if (!/^[a-z0-9.-]+$/i.test(h)) fail(`--allow-host takes a host name such as kvmscope.lan, got "${h}"`);
+const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+// The service and the web app listen on loopback only; the front door is what others reach.
+const serviceUrl = `http://127.0.0.1:${servicePort}`;
 const webUrl = `http://${urlHost}:${webPort}`;
 
 if (!existsSync(join(webDir, ".next", "BUILD_ID"))) fail("the web app is not built: run `npm run build` (npm install does it) first");
 const nextBin = createRequire(join(webDir, "package.json")).resolve("next/dist/bin/next");
 
-// The page is served from webUrl and talks to the service on another port: the service admits
-// that origin (and its localhost spelling) for CORS and WebSockets, and no other.
-const origins = [webUrl];
-if (host === "127.0.0.1") origins.push(`http://localhost:${webPort}`);
+// The web app's own port, behind the front door.
+const nextPort = await freePort();
+
+// The front door first: a port already taken (or an address not of this machine) stops us before
+// anything else starts.
+let front;
+try {
+  front = await startFront({ host, port: webPort, web: { host: "127.0.0.1", port: nextPort }, service: { host: "127.0.0.1", port: servicePort }, allowHosts });
+} catch (e) {
+  const why =
+    e.code === "EADDRINUSE" ? `port ${webPort} on ${host} is already in use (choose another with --port)`
+    : e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND" ? `${host} is not an address of this machine (--host)`
+    : e.code === "EACCES" ? `not allowed to listen on port ${webPort} of ${host} (choose a port above 1023 with --port)`
+    : e.message;
+  fail(why);
+}
 
 const children = new Set();
 let stopping = false;
@@ -106,6 +131,7 @@ function stop(status) {
   if (stopping) return;
   stopping = true;
   process.exitCode = status;
+  front.close();
   if (children.size === 0) process.exit(status);
   // The service stores the last records of live runs on SIGTERM before it exits.
   for (const c of children) c.kill("SIGTERM");
@@ -121,11 +147,13 @@ process.on("exit", () => {
 });
 
 start("VMM service", [
-  join(root, "apps", "vmm", "bin", "kvmscope.js"), "serve", "--port", String(servicePort), "--host", host,
+  join(root, "apps", "vmm", "bin", "kvmscope.js"), "serve", "--port", String(servicePort), "--host", "127.0.0.1",
   ...(values.data !== undefined ? ["--data", values.data] : []),
-  ...origins.flatMap((o) => ["--allow-origin", o]),
+  // checked by kvmscope serve, which says what is wrong with it
+  ...(values["session-idle-seconds"] !== undefined ? ["--session-idle-seconds", values["session-idle-seconds"]] : []),
 ]);
-start("web app", [nextBin, "start", webDir, "--port", String(webPort), "--hostname", host], { KVMSCOPE_SERVICE_URL: serviceUrl }, [0, 143]);
+// KVMSCOPE_SERVICE_URL empty: the page calls the service on its own origin (through the front door).
+start("web app", [nextBin, "start", webDir, "--port", String(nextPort), "--hostname", "127.0.0.1"], { KVMSCOPE_SERVICE_URL: "" }, [0, 143]);
 
 async function answers(url) {
   try {
@@ -138,8 +166,13 @@ async function answers(url) {
 
 const deadline = Date.now() + 120_000;
 while (!stopping) {
-  if ((await answers(`${serviceUrl}/api/guests`)) && (await answers(webUrl))) {
-    process.stdout.write(`\nkvmscope is ready: open ${webUrl} (the VMM service is on ${serviceUrl}). Ctrl-C stops both.\n\n`);
+  if ((await answers(`${webUrl}/api/guests`)) && (await answers(webUrl))) {
+    const room = reachableUrls(host, webPort);
+    const lines = [`kvmscope is ready: open ${webUrl} (the VMM service is on ${serviceUrl}, behind it). Ctrl-C stops both.`];
+    if (room.length > 0) lines.push("Students on this machine's networks open:", ...room.map((u) => `  ${u}/join`));
+    else if (host === "0.0.0.0" || host === "::") lines.push("This machine has no network address besides loopback: students cannot reach it.");
+    else lines.push("Only this machine can open it; for a class on the room's network: npm start -- --host 0.0.0.0");
+    process.stdout.write(`\n${lines.join("\n")}\n\n`);
     break;
   }
   if (Date.now() > deadline) {

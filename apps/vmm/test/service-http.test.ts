@@ -12,7 +12,7 @@ import {
   type ClassSessionService, ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RecordQuery,
   type RunAuth, type RunInfo, type RunListener, type RunRequest, type RunService, UnavailableError, type WalkthroughCatalog,
 } from "../src/service/types.js";
-import type { SessionInfo, Walkthrough } from "@kvmscope/shared";
+import type { SessionInfo, StepAnswer, Walkthrough } from "@kvmscope/shared";
 import { FollowError } from "../src/walkthroughs.js";
 import { runInfo } from "./service-fixtures.js";
 
@@ -22,6 +22,7 @@ function sessionInfo(code: string): SessionInfo {
   return {
     code, walkthroughId: "exit-loop", status: "open", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z",
     step: -1, busy: false, reached: [], runs: { main: "live1", compare: null }, revealed: [], error: null,
+    peek: false, answers: [], idleEndSec: 1800,
   };
 }
 
@@ -69,6 +70,34 @@ class FakeSessions implements ClassSessionService {
     this.calls.push(["end", code, token]);
     this.#teacher(code, token);
     return { ...sessionInfo(code), status: "ended" };
+  }
+
+  walkthroughAnswers(id: string): StepAnswer[] {
+    this.calls.push(["walkthroughAnswers", id]);
+    return [];
+  }
+
+  async answers(code: string, token: string | undefined): Promise<StepAnswer[]> {
+    this.calls.push(["answers", code, token]);
+    this.#teacher(code, token);
+    return [];
+  }
+
+  async heartbeat(code: string, token: string | undefined): Promise<SessionInfo> {
+    this.calls.push(["heartbeat", code, token]);
+    this.#teacher(code, token);
+    return sessionInfo(code);
+  }
+
+  async leadCode(code: string, token: string | undefined): Promise<{ leadCode: string; expiresAt: string }> {
+    this.calls.push(["leadCode", code, token]);
+    this.#teacher(code, token);
+    return { leadCode: "ABCDEFGH", expiresAt: "2025-01-01T00:10:00.000Z" };
+  }
+
+  async lead(code: string, leadCode: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+    this.calls.push(["lead", code, leadCode]);
+    return { session: sessionInfo(code), teacherToken: "secret" };
   }
 
   async subscribe(_code: string, _listener: (s: SessionInfo) => void): Promise<() => void> {
@@ -507,7 +536,7 @@ describe("walkthroughs and class sessions over HTTP", () => {
       'bad session request: walkthrough: must be a walkthrough\'s id such as "exit-loop" (see GET /api/walkthroughs), got "Exit Loop"',
     );
     expect((await post("/api/sessions", {})).body.error).toBe("bad session request: walkthrough: must be a walkthrough's id (see GET /api/walkthroughs), got nothing");
-    expect((await post("/api/sessions", { walkthrough: "exit-loop", run: "x" })).body.error).toBe('bad session request: unknown field "run" (a session request takes "walkthrough")');
+    expect((await post("/api/sessions", { walkthrough: "exit-loop", run: "x" })).body.error).toBe('bad session request: unknown field "run" (a session request takes "walkthrough", "peek")');
     expect((await post("/api/sessions", { walkthrough: "nope" })).status).toBe(400);
   });
 
@@ -521,6 +550,21 @@ describe("walkthroughs and class sessions over HTTP", () => {
     expect((await post("/api/sessions/K7QH2M/end", { now: true }, "secret")).body.error).toBe('bad end request: unknown field "now" (an end request takes no fields)');
     expect((await post("/api/sessions/K7QH2M/advance", [], "secret")).body.error).toBe("bad advance request: an advance request must be a JSON object, got an array");
     expect(sessions.calls.length).toBe(before);
+  });
+
+  it("routes the lead code, the lead, the heartbeat and the answers, with the token where the teacher's is needed", async () => {
+    expect((await post("/api/sessions/k7qh2m/lead-code", {}, "secret")).status).toBe(201);
+    expect(sessions.calls.at(-1)).toEqual(["leadCode", "K7QH2M", "secret"]);
+    expect((await post("/api/sessions/K7QH2M/lead-code", {})).status).toBe(403);
+    expect((await post("/api/sessions/K7QH2M/lead", { leadCode: "abcd-efgh" })).body).toEqual({ session: sessionInfo("K7QH2M"), teacherToken: "secret" });
+    expect(sessions.calls.at(-1)).toEqual(["lead", "K7QH2M", "abcd-efgh"]);
+    expect((await post("/api/sessions/K7QH2M/lead", {})).body.error).toMatch(/^bad lead request: leadCode: must be the lead code the teacher's page shows/);
+    expect((await post("/api/sessions/K7QH2M/heartbeat", {}, "secret")).status).toBe(200);
+    expect((await post("/api/sessions/K7QH2M/heartbeat", {}, "guess")).status).toBe(403);
+    expect((await fetch(`${server.url}/api/sessions/K7QH2M/answers`, { headers: { "x-kvmscope-token": "secret" } })).status).toBe(200);
+    expect((await fetch(`${server.url}/api/sessions/K7QH2M/answers`)).status).toBe(403);
+    expect(await (await fetch(`${server.url}/api/walkthroughs/exit-loop/answers`)).json()).toEqual({ answers: [] });
+    expect(sessions.calls.at(-1)).toEqual(["walkthroughAnswers", "exit-loop"]);
   });
 
   it("passes the teacher token and the step on, and takes an advance or an end without a body", async () => {

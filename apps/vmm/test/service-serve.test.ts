@@ -82,9 +82,9 @@ describe("kvmscope serve", () => {
   });
 
   it("hands the limits given as flags to the service", async () => {
-    const s = serve(["--port", "0", "--max-runs", "2", "--max-vcpus", "8", "--max-mem", "512", "--max-run-seconds", "30", "--max-class-seconds", "7200"]);
+    const s = serve(["--port", "0", "--max-runs", "2", "--max-vcpus", "8", "--max-mem", "512", "--max-run-seconds", "30", "--max-class-seconds", "7200", "--session-idle-seconds", "600"]);
     await until(() => s.out.length > 0);
-    expect(s.opened[0]?.limits).toEqual({ maxConcurrentRuns: 2, maxTotalVcpus: 8, maxTotalMemMiB: 512, maxRunSeconds: 30, maxClassRunSeconds: 7200 });
+    expect(s.opened[0]?.limits).toEqual({ maxConcurrentRuns: 2, maxTotalVcpus: 8, maxTotalMemMiB: 512, maxRunSeconds: 30, maxClassRunSeconds: 7200, sessionIdleSeconds: 600 });
     s.stop("SIGTERM");
     expect(await s.status).toBe(0);
   });

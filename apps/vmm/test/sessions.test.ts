@@ -331,7 +331,7 @@ describe.skipIf(!kvm.ok)("class sessions on real KVM and SQLite", () => {
 
     expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "no-such-tour" })).status).toBe(400);
     expect((await api<{ error: string }>("POST", "/api/sessions", { walkthrough: "exit-loop", extra: 1 })).body.error)
-      .toBe('bad session request: unknown field "extra" (a session request takes "walkthrough")');
+      .toBe('bad session request: unknown field "extra" (a session request takes "walkthrough", "peek")');
   });
 });
 
@@ -464,4 +464,106 @@ describe.skipIf(!kvm.ok)("a class session across a service restart", () => {
 
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!kvm.ok)("class sessions: answers, a second teacher's browser, the idle end", () => {
+  let m: RunManager;
+  let server: RunningServer;
+  const api = client(() => server.url);
+  const withAnswer = exitLoop.steps.map((s, i) => (s.answer !== undefined ? i : -1)).filter((i) => i >= 0);
+  type Answers = { answers: { step: number; answer: { en: string; ja: string } }[] };
+
+  beforeAll(async () => {
+    m = await RunManager.open({ dataDir: tempDir("sessions-lead"), limits: { maxConcurrentRuns: 8 } });
+    server = await startServer(m, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await m?.shutdown();
+  });
+
+  it("never sends an answer before the teacher reveals it, unless the session was started with peek", async () => {
+    expect(withAnswer.length).toBeGreaterThan(1);
+    const pub = await api<{ steps: { answer?: unknown; question?: unknown }[] }>("GET", "/api/walkthroughs/exit-loop");
+    expect(pub.body.steps.some((s) => s.question !== undefined)).toBe(true);
+    expect(pub.body.steps.every((s) => s.answer === undefined)).toBe(true);
+    const list = await api<{ walkthroughs: { steps: { answer?: unknown }[] }[] }>("GET", "/api/walkthroughs");
+    expect(list.body.walkthroughs.flatMap((w) => w.steps).every((s) => s.answer === undefined)).toBe(true);
+    // with no class on it, a walkthrough's answers are there for studying alone
+    const alone = await api<Answers>("GET", "/api/walkthroughs/exit-loop/answers");
+    expect(alone.body.answers.map((a) => a.step)).toEqual(withAnswer);
+
+    const r = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+    const { session: { code }, teacherToken: token } = r.body;
+    expect(r.body.session).toMatchObject({ peek: false, answers: [] });
+    const student = await Student.join(server.url, code);
+    expect(JSON.stringify(student.frames)).not.toContain(exitLoop.steps[withAnswer[0]!]!.answer!.en);
+    const hidden = await api<{ error: string }>("GET", "/api/walkthroughs/exit-loop/answers");
+    expect(hidden.status).toBe(403);
+    expect(hidden.body.error).toContain('a class is working through "exit-loop" now');
+    expect((await api("GET", `/api/sessions/${code}/answers`)).status).toBe(403); // a student
+    expect((await api<Answers>("GET", `/api/sessions/${code}/answers`, undefined, token)).body.answers.map((a) => a.step)).toEqual(withAnswer);
+
+    await api("POST", `/api/sessions/${code}/reveal`, { step: withAnswer[1] }, token);
+    await until(() => student.last.answers.length === 1, "the revealed answer");
+    expect(student.last.answers).toEqual([{ step: withAnswer[1], answer: exitLoop.steps[withAnswer[1]!]!.answer }]);
+    expect(JSON.stringify(student.frames)).not.toContain(exitLoop.steps[withAnswer[0]!]!.answer!.en);
+
+    const peek = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop", peek: true });
+    expect(peek.body.session.peek).toBe(true);
+    expect(peek.body.session.answers.map((a) => a.step)).toEqual(withAnswer);
+    expect((await api("POST", "/api/sessions", { walkthrough: "exit-loop", peek: "yes" })).status).toBe(400);
+
+    for (const [c, t] of [[code, token], [peek.body.session.code, peek.body.teacherToken]] as const) await api("POST", `/api/sessions/${c}/end`, {}, t);
+    expect((await api("GET", "/api/walkthroughs/exit-loop/answers")).status).toBe(200);
+    student.ws.close();
+  });
+
+  it("lets the teacher carry the role to another browser with a one-use lead code", async () => {
+    const r = await api<CreateSessionAnswer>("POST", "/api/sessions", { walkthrough: "exit-loop" });
+    const { session: { code }, teacherToken: token } = r.body;
+    expect((await api("POST", `/api/sessions/${code}/lead-code`, {})).status).toBe(403); // not the teacher
+    const made = await api<{ leadCode: string; expiresAt: string }>("POST", `/api/sessions/${code}/lead-code`, {}, token);
+    expect(made.status).toBe(201);
+    expect(made.body.leadCode).toMatch(/^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{8}$/);
+    expect(Date.parse(made.body.expiresAt)).toBeGreaterThan(Date.now());
+
+    const wrong = await api<{ error: string }>("POST", `/api/sessions/${code}/lead`, { leadCode: "AAAAAAAA" === made.body.leadCode ? "BBBBBBBB" : "AAAAAAAA" });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.error).toContain("that is not the lead code of this session");
+    const typed = `${made.body.leadCode.slice(0, 4).toLowerCase()}-${made.body.leadCode.slice(4)}`;
+    const led = await api<{ session: SessionInfo; teacherToken: string }>("POST", `/api/sessions/${code}/lead`, { leadCode: typed });
+    expect(led.status, JSON.stringify(led.body)).toBe(200);
+    expect(led.body.teacherToken).not.toBe(token);
+    // the second browser leads; the first one still does too
+    expect((await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, led.body.teacherToken)).body.step).toBe(0);
+    expect((await api<SessionInfo>("POST", `/api/sessions/${code}/heartbeat`, {}, token)).status).toBe(200);
+    expect((await api<RunInfo>("POST", `/api/runs/${r.body.session.runs.main}/control`, { action: "pause" }, led.body.teacherToken)).status).not.toBe(403);
+    // used up
+    expect((await api<{ error: string }>("POST", `/api/sessions/${code}/lead`, { leadCode: made.body.leadCode })).body.error).toContain("no lead code in force");
+
+    // five wrong tries and a lead code stops working
+    const again = await api<{ leadCode: string }>("POST", `/api/sessions/${code}/lead-code`, {}, token);
+    const other = again.body.leadCode === "AAAAAAAA" ? "BBBBBBBB" : "AAAAAAAA";
+    for (let i = 0; i < 5; i++) await api("POST", `/api/sessions/${code}/lead`, { leadCode: other });
+    expect((await api("POST", `/api/sessions/${code}/lead`, { leadCode: again.body.leadCode })).status).toBe(403);
+    expect((await api("POST", `/api/sessions/${code}/lead`, { leadCode: 12 })).status).toBe(400);
+    await api("POST", `/api/sessions/${code}/end`, {}, token);
+    expect((await api("POST", `/api/sessions/${code}/lead`, { leadCode: again.body.leadCode })).status).toBe(409);
+  });
+
+  it("ends a session nobody leads for --session-idle-seconds and stops its run", async () => {
+    const idle = await RunManager.open({ dataDir: tempDir("sessions-idle"), limits: { sessionIdleSeconds: 1 }, sessions: { idleCheckMs: 100 } });
+    try {
+      const { session } = await idle.sessions.create("exit-loop");
+      expect(session.idleEndSec).toBe(1);
+      let now = session;
+      await until(async () => (now = (await idle.sessions.get(session.code))!).status === "ended", "the idle end", 30_000);
+      expect(now.error).toContain("nobody led this class");
+      await until(async () => (await idle.getRun(session.runs.main!))?.live === false, "the run's end", 30_000);
+      expect((await idle.getRun(session.runs.main!))?.status).toBe("finished");
+    } finally {
+      await idle.shutdown();
+    }
+  });
 });

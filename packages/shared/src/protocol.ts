@@ -432,9 +432,14 @@ export const JOIN_CODE_HINT = `a join code is ${JOIN_CODE_LENGTH} letters and di
  * spaces or dashes ("k7q-h2m" is "K7QH2M"); undefined when that is not 6 characters of the alphabet.
  */
 export function normalizeJoinCode(s: string): string | undefined {
+  return normalizeCode(s, JOIN_CODE_LENGTH);
+}
+
+/** `s` trimmed, upper-cased, without spaces and dashes, if that is `length` letters of the alphabet. */
+function normalizeCode(s: string, length: number): string | undefined {
   if (typeof s !== "string" || s.length > 64) return undefined;
   const code = s.trim().toUpperCase().replace(/[\s-]/g, "");
-  if (code.length !== JOIN_CODE_LENGTH) return undefined;
+  if (code.length !== length) return undefined;
   for (const c of code) if (!JOIN_CODE_ALPHABET.includes(c)) return undefined;
   return code;
 }
@@ -449,6 +454,8 @@ export const CreateSessionBody = strict(
       .string({ error: (iss) => `must be a walkthrough's id (see GET /api/walkthroughs), got ${describeValue(iss.input)}` })
       .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, { error: (iss) => `must be a walkthrough's id such as "exit-loop" (see GET /api/walkthroughs), got ${describeValue(iss.input)}` })
       .max(64, { error: "must be at most 64 characters" }),
+    /** Students may show a step's answer before the teacher reveals it (default: they may not). */
+    peek: z.boolean({ error: (iss) => `must be true or false, got ${describeValue(iss.input)}` }).optional(),
   },
   "a session request",
 );
@@ -478,6 +485,30 @@ export const EndSessionBody = z.strictObject({}, {
   },
 });
 export type EndSessionBody = z.infer<typeof EndSessionBody>;
+
+/** The letters of a lead code: the join code's alphabet. */
+export const LEAD_CODE_LENGTH = 8;
+
+/** A lead code as typed ("abcd-efgh" is "ABCDEFGH"), or undefined when it cannot be one. */
+export function normalizeLeadCode(s: string): string | undefined {
+  return normalizeCode(s, LEAD_CODE_LENGTH);
+}
+
+/**
+ * POST /api/sessions/:code/lead: another browser (the projector's PC, the teacher's laptop after a
+ * closed tab) becomes the teacher with a lead code the teacher made (POST .../lead-code).
+ */
+export const LeadBody = strict(
+  {
+    leadCode: z.string({ error: (iss) => `must be the lead code the teacher's page shows, got ${describeValue(iss.input)}` }).max(64, { error: "must be at most 64 characters" }),
+  },
+  "a lead request",
+);
+export type LeadBody = z.infer<typeof LeadBody>;
+
+/** 201 to POST /api/sessions/:code/lead-code: one use, until `expiresAt`. */
+export const LeadCodeAnswer = loose({ leadCode: z.string(), expiresAt: z.string() });
+export type LeadCodeAnswer = z.infer<typeof LeadCodeAnswer>;
 
 export const SessionStatus = z.enum(["open", "ended"]);
 export type SessionStatus = z.infer<typeof SessionStatus>;
@@ -512,8 +543,23 @@ export const SessionInfo = loose({
   revealed: z.array(z.number()),
   /** Why the last advance failed; null after one that succeeded. */
   error: z.string().nullable(),
+  /** Students may show answers before the teacher reveals them (a choice made at the start). */
+  peek: z.boolean(),
+  /** The answers everyone may see: the revealed steps' (every step's with `peek`). No other answer is sent. */
+  answers: z.array(loose({ step: z.number(), answer: loose({ en: z.string(), ja: z.string() }) })),
+  /** An open session nobody leads (no request with the teacher token) for this many seconds ends by itself. */
+  idleEndSec: z.number(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
+export type StepAnswer = SessionInfo["answers"][number];
+
+/** 200 to POST /api/sessions/:code/lead: this browser's teacher token (the same secret as the first one). */
+export const LeadAnswer = loose({ session: SessionInfo, teacherToken: z.string() });
+export type LeadAnswer = z.infer<typeof LeadAnswer>;
+
+/** GET /api/sessions/:code/answers (the teacher) and GET /api/walkthroughs/:id/answers (no class on it). */
+export const AnswersAnswer = loose({ answers: SessionInfo.shape.answers });
+export type AnswersAnswer = z.infer<typeof AnswersAnswer>;
 
 /** 201 to POST /api/sessions. The only time the teacher token is shown: keep it, it is not stored. */
 export const CreateSessionAnswer = loose({ session: SessionInfo, teacherToken: z.string() });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  AdvanceBody, CreateSessionBody, EndSessionBody, JOIN_CODE_ALPHABET, normalizeJoinCode, RevealBody, SessionServerMessage, type SessionInfo,
+  AdvanceBody, CreateSessionBody, EndSessionBody, JOIN_CODE_ALPHABET, LeadBody, normalizeJoinCode, normalizeLeadCode, RevealBody, SessionServerMessage, type SessionInfo,
   check, ClientMessage, consoleBytes, ConsoleBody, ControlBody, CreateRunBody, ExportQuery, ListRunsQuery, MAX_CONSOLE_BYTES,
   PROTOCOL_VERSION, RecordsQuery, RunInfo, ServerMessage, type Checked,
 } from "../src/index.js";
@@ -177,13 +177,18 @@ describe("class sessions", () => {
     expect(message(check(AdvanceBody, { to: 100 }))).toBe("to: must be a whole number from 0 to 99, got 100");
     expect(message(check(RevealBody, { step: -1 }))).toBe("step: must be a whole number from 0 to 99, got -1");
     expect(message(check(EndSessionBody, { reason: "done" }))).toBe('unknown field "reason" (an end request takes no fields)');
+    expect(check(CreateSessionBody, { walkthrough: "exit-loop", peek: true })).toEqual({ ok: true, value: { walkthrough: "exit-loop", peek: true } });
+    expect(message(check(CreateSessionBody, { walkthrough: "exit-loop", peek: 1 }))).toBe("peek: must be true or false, got 1");
+    expect(message(check(LeadBody, {}))).toMatch(/^leadCode: must be the lead code the teacher's page shows/);
+    expect(normalizeLeadCode(" abcd-efgh ")).toBe("ABCDEFGH");
+    expect(normalizeLeadCode("ABCDEFG0")).toBeUndefined(); // 0 is not in the alphabet
   });
 
   it("parse the session frames the service sends, and its errors, on the session socket", () => {
     const session: SessionInfo = {
       code: "K7QH2M", walkthroughId: "exit-loop", status: "open", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:01.000Z",
       step: 0, busy: false, reached: [{ stepIndex: 0, stepId: "loop", run: "main", runId: "abc", seq: 31 }], runs: { main: "abc", compare: null },
-      revealed: [], error: null,
+      revealed: [0], error: null, peek: false, answers: [{ step: 0, answer: { en: "Because", ja: "なぜなら" } }], idleEndSec: 1800,
     };
     expect(SessionServerMessage.parse({ type: "session", session })).toEqual({ type: "session", session });
     expect(SessionServerMessage.parse({ type: "error", message: "no class session with the join code K7QH2M", status: 404 }).type).toBe("error");

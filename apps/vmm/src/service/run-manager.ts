@@ -14,7 +14,7 @@ import { Machine, type RunResult } from "../machine.js";
 import { Store } from "../store/store.js";
 import type { RunStore, ServiceStore, StoredRun } from "../store/types.js";
 import type { LoadOptions } from "../walkthroughs.js";
-import { ClassSessions, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
+import { ClassSessions, DEFAULT_SESSION_IDLE_SEC, loadWalkthroughCatalog, type SessionOptions } from "./sessions.js";
 import {
   ConflictError, type ControlRequest, ForbiddenError, LimitError, NotFoundError, type RecordQuery, type RunAuth, type RunInfo,
   type RunListener, type RunOwner, type RunRequest, type RunService, type RunStatus, type ServiceLimits, UnavailableError,
@@ -27,6 +27,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxImageBytes: LIMITS.imageBytes.max,
   maxRunSeconds: 600,
   maxClassRunSeconds: 4 * 3600,
+  sessionIdleSeconds: DEFAULT_SESSION_IDLE_SEC,
 };
 
 /** Records are written to the store at least this often while a run is live. */
@@ -96,7 +97,7 @@ export class RunManager implements RunService {
   ) {
     this.abortedAtStart = aborted;
     this.endedAtStart = ended;
-    this.sessions = new ClassSessions(this, store, sessions.catalog, sessions.options);
+    this.sessions = new ClassSessions(this, store, sessions.catalog, { idleEndSec: limits.sessionIdleSeconds, ...sessions.options });
   }
 
   /**

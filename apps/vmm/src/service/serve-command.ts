@@ -8,7 +8,7 @@ import { LIMITS } from "../config.js";
 import { startServer, type RunningServer } from "./server.js";
 import type { RunService, ServiceLimits } from "./types.js";
 
-export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S] [--max-class-seconds S] [--allow-origin ORIGIN]...";
+export const SERVE_USAGE = "usage: kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR] [--max-runs N] [--max-vcpus N] [--max-mem MiB] [--max-run-seconds S] [--max-class-seconds S] [--session-idle-seconds S] [--allow-origin ORIGIN]...";
 
 export const SERVE_DEFAULTS = {
   port: 7070,
@@ -21,7 +21,7 @@ export const SERVE_DEFAULTS = {
 /** What `open` gets: where the database and stored images live, and the limits given on the command line. */
 export interface OpenOptions {
   dataDir: string;
-  limits?: Partial<Pick<ServiceLimits, "maxConcurrentRuns" | "maxTotalVcpus" | "maxTotalMemMiB" | "maxRunSeconds" | "maxClassRunSeconds">>;
+  limits?: Partial<Pick<ServiceLimits, "maxConcurrentRuns" | "maxTotalVcpus" | "maxTotalMemMiB" | "maxRunSeconds" | "maxClassRunSeconds" | "sessionIdleSeconds">>;
 }
 
 /** The limit flags and the ServiceLimits field each one sets. */
@@ -31,11 +31,12 @@ const LIMIT_FLAGS = {
   "max-mem": "maxTotalMemMiB",
   "max-run-seconds": "maxRunSeconds",
   "max-class-seconds": "maxClassRunSeconds",
+  "session-idle-seconds": "sessionIdleSeconds",
 } as const;
 
 /** The most a time-limit flag may say: the longest timeout a run takes (24 hours). */
 const MAX_SECONDS = LIMITS.timeoutSec.max;
-const SECONDS_FLAGS: ReadonlySet<string> = new Set(["max-run-seconds", "max-class-seconds"]);
+const SECONDS_FLAGS: ReadonlySet<string> = new Set(["max-run-seconds", "max-class-seconds", "session-idle-seconds"]);
 
 export interface ServeDeps {
   env: NodeJS.ProcessEnv;
@@ -140,6 +141,7 @@ export async function serveCommand(
         "max-mem": { type: "string" },
         "max-run-seconds": { type: "string" },
         "max-class-seconds": { type: "string" },
+        "session-idle-seconds": { type: "string" },
         "allow-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -155,6 +157,7 @@ export async function serveCommand(
     out("  --data  directory of the database and stored images (env KVMSCOPE_DATA, default ./data)");
     out("  --max-runs, --max-vcpus, --max-mem MiB, --max-run-seconds  limits on the VMs running at once (defaults 4, 64, 4096, 600)");
     out("  --max-class-seconds  the time limit of a class session's runs, paused time included (default 14400: 4 hours)");
+    out("  --session-idle-seconds  an open class session nobody leads (the teacher's page closed) this long ends and stops its runs (default 1800: 30 minutes)");
     out("  --allow-origin  a web page origin (e.g. http://127.0.0.1:3000) that may use the API and WebSockets from the browser; repeatable (env KVMSCOPE_ALLOW_ORIGINS, comma-separated)");
     return 0;
   }

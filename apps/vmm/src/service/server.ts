@@ -20,6 +20,11 @@
 //   POST /api/sessions/:code/advance      200 SessionInfo, once the step is reached   } with the header
 //   POST /api/sessions/:code/reveal       200 SessionInfo                             } X-Kvmscope-Token:
 //   POST /api/sessions/:code/end          200 SessionInfo, once its runs stopped      } the teacher token
+//   GET  /api/sessions/:code/answers      200 {"answers"}: every answer              }
+//   POST /api/sessions/:code/heartbeat    200 SessionInfo (the teacher's page is open) }
+//   POST /api/sessions/:code/lead-code    201 {"leadCode","expiresAt"}: one use        }
+//   POST /api/sessions/:code/lead {"leadCode"}  200 {"session","teacherToken"}: another browser leads too
+//   GET  /api/walkthroughs/:id/answers    200 {"answers"}, 403 while a class on it hides them
 //   WebSocket /ws?run=ID                  see packages/shared/src/protocol.ts
 //   WebSocket /ws?session=CODE            a `session` frame on connect and after every change; it takes
 //                                         no messages (the first one closes it, 4400)
@@ -32,7 +37,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import {
   AdvanceBody, type ClientMessage, ClientMessage as ClientMessageSchema, type ControlBody, ControlBody as ControlBodySchema,
-  ConsoleBody, CreateRunBody, CreateSessionBody, EndSessionBody, ExportQuery, JOIN_CODE_HINT, ListRunsQuery, PROTOCOL_VERSION,
+  type AnswersAnswer, ConsoleBody, CreateRunBody, CreateSessionBody, EndSessionBody, ExportQuery, JOIN_CODE_HINT, LeadBody, ListRunsQuery, PROTOCOL_VERSION,
   RECORD_SIZE, RecordsQuery, RevealBody, RUN_ID_PATTERN, type RunInfo as WireRunInfo, type ServerMessage, type SessionInfo,
   type SessionServerMessage, TEACHER_TOKEN_HEADER, type WalkthroughsAnswer, WsClose, check, consoleBytes, decodeBase64,
   describeValue, encodeBatch, exitReasonCode, NdjsonError, normalizeJoinCode,
@@ -685,11 +690,20 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
       },
     },
     {
+      pattern: /^\/api\/walkthroughs\/([^/]+)\/answers$/,
+      param: "walkthrough",
+      methods: {
+        GET: async (_req, res, _url, id) => {
+          sendJson(res, 200, { answers: sessionsOf().walkthroughAnswers(id) } satisfies AnswersAnswer);
+        },
+      },
+    },
+    {
       pattern: /^\/api\/sessions$/,
       methods: {
         POST: async (req, res) => {
           const body = validated(check(CreateSessionBody, await readJson(req, opts.maxBodyBytes)), "bad session request");
-          const answer = await sessionsOf().create(body.walkthrough);
+          const answer = await sessionsOf().create(body.walkthrough, body.peek !== undefined ? { peek: body.peek } : {});
           sendJson(res, 201, answer, { location: `/api/sessions/${answer.session.code}` });
         },
       },
@@ -732,6 +746,45 @@ export async function startServer(service: RunService, opts: ServerOptions): Pro
         POST: async (req, res, _url, code) => {
           validated(check(EndSessionBody, await readOptionalJson(req, opts.maxBodyBytes)), "bad end request");
           sendJson(res, 200, await sessionsOf().end(code, teacherTokenOf(req)));
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/answers$/,
+      param: "session",
+      methods: {
+        GET: async (req, res, _url, code) => {
+          sendJson(res, 200, { answers: await sessionsOf().answers(code, teacherTokenOf(req)) } satisfies AnswersAnswer);
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/heartbeat$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          validated(check(EndSessionBody, await readOptionalJson(req, opts.maxBodyBytes)), "bad heartbeat");
+          sendJson(res, 200, await sessionsOf().heartbeat(code, teacherTokenOf(req)));
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/lead-code$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          validated(check(EndSessionBody, await readOptionalJson(req, opts.maxBodyBytes)), "bad lead-code request");
+          sendJson(res, 201, await sessionsOf().leadCode(code, teacherTokenOf(req)));
+        },
+      },
+    },
+    {
+      pattern: /^\/api\/sessions\/([^/]+)\/lead$/,
+      param: "session",
+      methods: {
+        POST: async (req, res, _url, code) => {
+          const body = validated(check(LeadBody, await readJson(req, opts.maxBodyBytes)), "bad lead request");
+          sendJson(res, 200, await sessionsOf().lead(code, body.leadCode));
         },
       },
     },

@@ -17,14 +17,24 @@
 //   stop, a failure) cannot be led any further, and the session says so in `error` at once.
 //   The runs' time limit is the service's class limit (--max-class-seconds, 4 hours by default).
 //
+// - Answers: the service sends a step's answer only once the teacher revealed it (or to everyone
+//   from the start, if the session was created with `peek`); the teacher gets them all with the
+//   token. The walkthrough endpoints leave answers out, and the self-study answers of a walkthrough
+//   (GET /api/walkthroughs/:id/answers) are refused while a class on it hides them.
+// - The teacher's role moves: the teacher makes a lead code (one use, LEAD_CODE_TTL_MS), another
+//   browser trades it for the teacher token (lead). The token itself never appears on a screen.
+// - A session nobody leads ends by itself: no request with the token (the teacher's page sends a
+//   heartbeat while it is open) for `idleEndSec` (--session-idle-seconds, 30 minutes by default)
+//   ends it and stops its runs, as the teacher's own end would.
+//
 // The token is 32 random bytes (base64url); only its sha256 is stored, and checked in constant
 // time (timingSafeEqual of the two hashes). The join code is not a secret: it lets you watch.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  formatProblem, JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, type RunRole, runSpecOf, type SessionInfo, type TraceRecord,
-  type Walkthrough, WalkthroughError,
+  formatProblem, JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, LEAD_CODE_LENGTH, normalizeLeadCode, type RunRole, runSpecOf, type SessionInfo,
+  type StepAnswer, type TraceRecord, type Walkthrough, WalkthroughError,
 } from "@kvmscope/shared";
 import { ConfigError } from "../config.js";
 import type { GuestInfo } from "../guests.js";
@@ -37,6 +47,13 @@ import {
 
 export const NOT_TEACHER = "only the teacher who started this session can do that (students follow with the join code)";
 
+/** How long a lead code works (it works once). */
+export const LEAD_CODE_TTL_MS = 10 * 60_000;
+/** Wrong lead codes a session takes before its lead code stops working (the teacher makes another). */
+const LEAD_CODE_TRIES = 5;
+/** The default of --session-idle-seconds. */
+export const DEFAULT_SESSION_IDLE_SEC = 30 * 60;
+
 export interface SessionOptions {
   /** Give up on one step after this long (default: the follower's 30 s). */
   stepTimeoutMs?: number;
@@ -44,6 +61,10 @@ export interface SessionOptions {
   runTimeoutSec?: number;
   /** Where problems with walkthrough files are reported. Default: console.warn. */
   log?: (message: string) => void;
+  /** An open session with no request carrying its token for this long ends (default DEFAULT_SESSION_IDLE_SEC). */
+  idleEndSec?: number;
+  /** How often idle sessions are looked for (default: a quarter of the limit, at most a minute). */
+  idleCheckMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,17 +108,21 @@ export function loadWalkthroughCatalog(opts: LoadOptions = {}, log: (message: st
 // ---------------------------------------------------------------------------------------------
 // Codes and tokens
 
-/** A fresh join code: uniform over the alphabet (bytes past the last whole multiple are redrawn). */
-export function newJoinCode(): string {
+/** A fresh code of `length` letters: uniform over the alphabet (bytes past the last whole multiple are redrawn). */
+function newCode(length: number): string {
   const n = JOIN_CODE_ALPHABET.length;
   const limit = Math.floor(256 / n) * n;
   let code = "";
-  while (code.length < JOIN_CODE_LENGTH) {
-    for (const b of randomBytes(JOIN_CODE_LENGTH * 2)) {
-      if (b < limit && code.length < JOIN_CODE_LENGTH) code += JOIN_CODE_ALPHABET[b % n];
+  while (code.length < length) {
+    for (const b of randomBytes(length * 2)) {
+      if (b < limit && code.length < length) code += JOIN_CODE_ALPHABET[b % n];
     }
   }
   return code;
+}
+
+export function newJoinCode(): string {
+  return newCode(JOIN_CODE_LENGTH);
 }
 
 function sha256(text: string): Buffer {
@@ -149,8 +174,19 @@ async function whenEnded(service: RunService, id: string, ms: number): Promise<v
 // ---------------------------------------------------------------------------------------------
 // One open session
 
-/** What a session shows, from its stored row (and, for an open one, whether an advance runs). */
-function infoOf(s: StoredSession, busy: boolean): SessionInfo {
+/** A walkthrough as anyone may read it: without the answers. */
+export function withoutAnswers(w: Walkthrough): Walkthrough {
+  return { ...w, steps: w.steps.map(({ answer: _answer, ...step }) => step) };
+}
+
+/** The answers of `w`'s steps that `shown` admits. */
+function answersOf(w: Walkthrough | null, shown: (step: number) => boolean): StepAnswer[] {
+  if (w === null) return [];
+  return w.steps.flatMap((st, i) => (st.answer !== undefined && shown(i) ? [{ step: i, answer: st.answer }] : []));
+}
+
+/** What a session shows, from its stored row (and, for an open one, whether an advance runs and its options). */
+function infoOf(s: StoredSession, busy: boolean, w: Walkthrough | null, opts: { peek: boolean; idleEndSec: number }): SessionInfo {
   return {
     code: s.code,
     walkthroughId: s.walkthroughId,
@@ -163,6 +199,9 @@ function infoOf(s: StoredSession, busy: boolean): SessionInfo {
     runs: { main: s.mainRunId, compare: s.compareRunId },
     revealed: [...s.revealed],
     error: s.error,
+    peek: opts.peek,
+    answers: answersOf(w, (i) => opts.peek || s.revealed.includes(i)),
+    idleEndSec: opts.idleEndSec,
   };
 }
 
@@ -182,15 +221,30 @@ class OpenSession {
   runEnded: string | null = null;
   /** Lets go of the session's runs (their status subscriptions). */
   readonly unwatch: (() => void)[] = [];
+  /** When a request with the token last came (Date.now()). */
+  lastLedAt = Date.now();
+  /** The lead code in force, if the teacher made one. */
+  lead: { code: string; expiresAt: number; wrong: number } | null = null;
+  /** The sha256 of the tokens given to other browsers by `lead` (kept while the session is open). */
+  readonly extraTokenHashes: string[] = [];
 
-  constructor(stored: StoredSession, readonly walkthrough: Walkthrough) {
+  constructor(
+    stored: StoredSession,
+    readonly walkthrough: Walkthrough,
+    readonly peek: boolean,
+    readonly idleEndSec: number,
+  ) {
     this.state = stored;
     const key = this.key;
-    const tokenHash = stored.tokenHash;
     this.owner = {
       session: stored.code,
-      allows: (auth: RunAuth | undefined) => auth?.key === key || tokenMatches(tokenHash, auth?.token),
+      allows: (auth: RunAuth | undefined) => auth?.key === key || this.isTeacher(auth?.token),
     };
+  }
+
+  /** Whether `token` is the teacher's: the first browser's or one a lead code gave. */
+  isTeacher(token: string | undefined): boolean {
+    return tokenMatches(this.state.tokenHash, token) || this.extraTokenHashes.some((h) => tokenMatches(h, token));
   }
 
   get code(): string {
@@ -198,7 +252,7 @@ class OpenSession {
   }
 
   info(): SessionInfo {
-    return infoOf(this.state, this.busy);
+    return infoOf(this.state, this.busy, this.walkthrough, { peek: this.peek, idleEndSec: this.idleEndSec });
   }
 
   notify(): void {
@@ -291,7 +345,12 @@ class SessionRuns implements RunService {
 export class ClassSessions implements ClassSessionService {
   readonly #open = new Map<string, OpenSession>();
   readonly #byId = new Map<string, Walkthrough>();
+  readonly #public: Walkthrough[];
   #closing = false;
+  readonly #idleEndSec: number;
+  readonly #idleTimer: ReturnType<typeof setInterval>;
+  /** Idle sessions being ended (shutdown waits for them). */
+  readonly #ending = new Set<Promise<void>>();
 
   constructor(
     private readonly service: RunService,
@@ -300,14 +359,39 @@ export class ClassSessions implements ClassSessionService {
     private readonly opts: SessionOptions = {},
   ) {
     for (const w of loaded.walkthroughs) this.#byId.set(w.id, w);
+    this.#public = loaded.walkthroughs.map(withoutAnswers);
+    this.#idleEndSec = opts.idleEndSec ?? DEFAULT_SESSION_IDLE_SEC;
+    const every = opts.idleCheckMs ?? Math.min(60_000, Math.max(250, (this.#idleEndSec * 1000) / 4));
+    this.#idleTimer = setInterval(() => this.#endIdle(), every);
+    this.#idleTimer.unref();
   }
 
+  /** The walkthroughs without their answers (answers come from a session, or walkthroughAnswers). */
   catalog(): WalkthroughCatalog {
-    return { walkthroughs: this.loaded.walkthroughs, problems: this.loaded.problems };
+    return { walkthroughs: this.#public, problems: this.loaded.problems };
   }
 
+  /** One walkthrough without its answers. */
   walkthrough(id: string): Walkthrough | null {
-    return this.#byId.get(id) ?? null;
+    return this.#public.find((w) => w.id === id) ?? null;
+  }
+
+  /**
+   * Every answer of walkthrough `id`, for studying alone (a replay); ForbiddenError while an open
+   * class on it keeps answers hidden until its teacher reveals them.
+   */
+  walkthroughAnswers(id: string): StepAnswer[] {
+    const w = this.#byId.get(id);
+    if (w === undefined) throw new NotFoundError(`no walkthrough "${id}" (see GET /api/walkthroughs)`);
+    if ([...this.#open.values()].some((s) => s.walkthrough.id === id && !s.peek)) {
+      throw new ForbiddenError(`a class is working through "${id}" now: its answers are shown as its teacher reveals them (they are here again once the class has ended)`);
+    }
+    return answersOf(w, () => true);
+  }
+
+  #info(s: StoredSession): SessionInfo {
+    // An ended session: its options were the open session's; only revealed answers are shown.
+    return infoOf(s, false, this.#byId.get(s.walkthroughId) ?? null, { peek: false, idleEndSec: this.#idleEndSec });
   }
 
   /** The join codes of the sessions open now. */
@@ -315,7 +399,7 @@ export class ClassSessions implements ClassSessionService {
     return [...this.#open.keys()];
   }
 
-  async create(walkthroughId: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+  async create(walkthroughId: string, options: { peek?: boolean } = {}): Promise<{ session: SessionInfo; teacherToken: string }> {
     if (this.#closing) throw new ConflictError("the service is shutting down");
     const walkthrough = this.#byId.get(walkthroughId);
     if (walkthrough === undefined) {
@@ -331,7 +415,7 @@ export class ClassSessions implements ClassSessionService {
       stored = await this.store.createClassSession({ code: newJoinCode(), walkthroughId, tokenHash });
     }
     if (stored === null) throw new Error("no free join code was found in 16 draws");
-    const session = new OpenSession(stored, walkthrough);
+    const session = new OpenSession(stored, walkthrough, options.peek === true, this.#idleEndSec);
 
     // The main run now, so that students who join before the first step see the VM already.
     const spec = runSpecOf(walkthrough, "main");
@@ -364,14 +448,15 @@ export class ClassSessions implements ClassSessionService {
     const open = this.#open.get(code);
     if (open) return open.info();
     const stored = await this.store.getClassSession(code);
-    return stored === null ? null : infoOf(stored, false);
+    return stored === null ? null : this.#info(stored);
   }
 
   /** The open session `code` if `token` is its teacher's; 404, 403, then 409 for an ended one. */
   async #teacher(code: string, token: string | undefined): Promise<OpenSession | StoredSession> {
     const open = this.#open.get(code);
     if (open) {
-      if (!tokenMatches(open.state.tokenHash, token)) throw new ForbiddenError(NOT_TEACHER);
+      if (!open.isTeacher(token)) throw new ForbiddenError(NOT_TEACHER);
+      open.lastLedAt = Date.now();
       return open;
     }
     const stored = await this.store.getClassSession(code);
@@ -450,13 +535,82 @@ export class ClassSessions implements ClassSessionService {
 
   async end(code: string, token: string | undefined): Promise<SessionInfo> {
     const s = await this.#teacher(code, token);
-    if (!(s instanceof OpenSession)) return infoOf(s, false);
-    await this.#save(s, { status: "ended" });
-    this.#open.delete(code);
+    if (!(s instanceof OpenSession)) return this.#info(s);
+    return this.#end(s);
+  }
+
+  /** Ends open session `s`: stored as ended (with `error`, if given), its runs stopped. */
+  async #end(s: OpenSession, error?: string): Promise<SessionInfo> {
+    if (!this.#open.delete(s.code)) return s.info(); // being ended already
+
+    await this.#save(s, { status: "ended", ...(error !== undefined ? { error } : {}) });
     s.listeners.clear();
+    s.lead = null;
     await this.#stopRuns(s);
     for (const unwatch of s.unwatch.splice(0)) unwatch();
     return s.info();
+  }
+
+  /** Every answer of the session's walkthrough, for its teacher. */
+  async answers(code: string, token: string | undefined): Promise<StepAnswer[]> {
+    await this.#teacher(code, token);
+    const stored = this.#open.get(code)?.walkthrough ?? this.#byId.get((await this.store.getClassSession(code))?.walkthroughId ?? "") ?? null;
+    return answersOf(stored, () => true);
+  }
+
+  /** The teacher's page is open: the session is led (see idleEndSec). */
+  async heartbeat(code: string, token: string | undefined): Promise<SessionInfo> {
+    return (await this.#openForTeacher(code, token)).info();
+  }
+
+  /** A lead code for another browser (one use, LEAD_CODE_TTL_MS); it replaces any earlier one. */
+  async leadCode(code: string, token: string | undefined): Promise<{ leadCode: string; expiresAt: string }> {
+    const s = await this.#openForTeacher(code, token);
+    s.lead = { code: newCode(LEAD_CODE_LENGTH), expiresAt: Date.now() + LEAD_CODE_TTL_MS, wrong: 0 };
+    return { leadCode: s.lead.code, expiresAt: new Date(s.lead.expiresAt).toISOString() };
+  }
+
+  /** Trades a lead code for the teacher token; the code is used up. ForbiddenError for a wrong, used or old one. */
+  async lead(code: string, leadCode: string): Promise<{ session: SessionInfo; teacherToken: string }> {
+    const s = this.#open.get(code);
+    if (s === undefined) {
+      if ((await this.store.getClassSession(code)) === null) throw unknownSession(code);
+      throw new ConflictError(`the class session ${code} has ended; its runs can still be replayed`);
+    }
+    const given = normalizeLeadCode(leadCode);
+    const lead = s.lead;
+    const again = "ask the teacher's page for a new one (Lead from another device)";
+    if (lead === null || lead.expiresAt < Date.now()) {
+      s.lead = null;
+      throw new ForbiddenError(`this session has no lead code in force (one works once, for ${LEAD_CODE_TTL_MS / 60_000} minutes): ${again}`);
+    }
+    if (given === undefined || !timingSafeEqual(sha256(given), sha256(lead.code))) {
+      if (++lead.wrong >= LEAD_CODE_TRIES) s.lead = null;
+      throw new ForbiddenError(`that is not the lead code of this session${s.lead === null ? " (too many wrong codes: it no longer works)" : ""}: ${again}`);
+    }
+    s.lead = null;
+    // A new token for the new browser; the first one keeps working too (one teacher, two screens).
+    const teacherToken = randomBytes(32).toString("base64url");
+    s.extraTokenHashes.push(sha256(teacherToken).toString("hex"));
+    s.lastLedAt = Date.now();
+    return { session: s.info(), teacherToken };
+  }
+
+  /** Ends the open sessions nobody has led for idleEndSec. */
+  #endIdle(): void {
+    if (this.#closing) return;
+    const limitMs = this.#idleEndSec * 1000;
+    const sec = this.#idleEndSec;
+    const idle = sec >= 120 ? `${Math.round(sec / 60)} minutes` : `${sec} seconds`;
+    for (const s of [...this.#open.values()]) {
+      if (s.busy || Date.now() - s.lastLedAt < limitMs) continue;
+      const ending = this.#end(s, `ended: nobody led this class for ${idle} (the service's --session-idle-seconds is ${sec})`).then(
+        () => {},
+        (err: unknown) => console.warn(`[service] class session ${s.code}: ending it after ${idle} nobody led it failed: ${(err as Error).message}`),
+      );
+      this.#ending.add(ending);
+      void ending.finally(() => this.#ending.delete(ending));
+    }
   }
 
   async subscribe(code: string, listener: (session: SessionInfo) => void): Promise<() => void> {
@@ -469,7 +623,7 @@ export class ClassSessions implements ClassSessionService {
     const stored = await this.store.getClassSession(code);
     if (stored === null) throw unknownSession(code);
     // Ended: this is all there will ever be to say.
-    listener(infoOf(stored, false));
+    listener(this.#info(stored));
     return () => {};
   }
 
@@ -479,6 +633,8 @@ export class ClassSessions implements ClassSessionService {
    */
   async shutdown(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#idleTimer);
+    await Promise.all([...this.#ending]);
     const open = [...this.#open.values()];
     this.#open.clear();
     for (const s of open) {

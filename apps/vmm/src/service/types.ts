@@ -1,7 +1,7 @@
 // What the HTTP/WebSocket layer (server.ts) needs from the run manager, and the errors that map
 // to HTTP statuses. The run manager owns the machines, the store and the live viewers; the
 // server only validates, translates and streams.
-import type { SessionInfo, TraceRecord, Walkthrough } from "@kvmscope/shared";
+import type { SessionInfo, StepAnswer, TraceRecord, Walkthrough } from "@kvmscope/shared";
 import type { GuestInfo } from "../guests.js";
 import type { RecordQuery, RunStatus } from "../store/types.js";
 import type { Breakpoint } from "../vcpu/control.js";
@@ -97,6 +97,8 @@ export interface ServiceLimits {
   maxRunSeconds: number;
   /** The same for a run a class session owns: a class pauses on a step for as long as it talks. */
   maxClassRunSeconds: number;
+  /** An open class session that nobody leads (no request with its teacher token) for this long ends, and its runs stop. */
+  sessionIdleSeconds: number;
 }
 
 export interface RunService {
@@ -134,16 +136,28 @@ export interface WalkthroughCatalog {
  * Codes given here are already normalized (normalizeJoinCode).
  */
 export interface ClassSessionService {
+  /** The walkthroughs, without their answers. */
   catalog(): WalkthroughCatalog;
+  /** One walkthrough, without its answers. */
   walkthrough(id: string): Walkthrough | null;
-  /** Creates the session and its main run (step mode): LimitError / UnavailableError as createRun. */
-  create(walkthroughId: string): Promise<{ session: SessionInfo; teacherToken: string }>;
+  /** Every answer of a walkthrough; ForbiddenError while an open class on it hides them, NotFoundError for an unknown id. */
+  walkthroughAnswers(id: string): StepAnswer[];
+  /** Creates the session and its main run (step mode): LimitError / UnavailableError as createRun. `peek`: students may show answers at once. */
+  create(walkthroughId: string, options?: { peek?: boolean }): Promise<{ session: SessionInfo; teacherToken: string }>;
   get(code: string): Promise<SessionInfo | null>;
   /** To step `to` (default: the next one); resolves once it is reached. ConflictError while another advance runs; FollowError if the run cannot get there. */
   advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo>;
   reveal(code: string, token: string | undefined, step: number): Promise<SessionInfo>;
   /** Stops the session's runs and ends it (an ended session's answer, again, for a second call). */
   end(code: string, token: string | undefined): Promise<SessionInfo>;
+  /** Every answer of the session's walkthrough, for its teacher. */
+  answers(code: string, token: string | undefined): Promise<StepAnswer[]>;
+  /** The teacher's page is still open (an open session nobody leads ends after a while). */
+  heartbeat(code: string, token: string | undefined): Promise<SessionInfo>;
+  /** A one-use code with which another browser becomes the teacher too (lead). */
+  leadCode(code: string, token: string | undefined): Promise<{ leadCode: string; expiresAt: string }>;
+  /** Trades a lead code for a teacher token: ForbiddenError for a wrong, used or expired code. */
+  lead(code: string, leadCode: string): Promise<{ session: SessionInfo; teacherToken: string }>;
   /** `listener` gets the session now and after every change; returns the unsubscribe function. NotFoundError for an unknown code. */
   subscribe(code: string, listener: (session: SessionInfo) => void): Promise<() => void>;
 }

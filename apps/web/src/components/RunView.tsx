@@ -79,7 +79,8 @@ export interface RunGuide {
   seq: number | null;
   /** Parts to emphasise (walkthrough ids: "vcpu0", "dev:uart", "lifecycle:KVM_CREATE_VM" ...). */
   highlight: readonly string[];
-  role: "teacher" | "student";
+  /** "reader": a walkthrough replayed alone (no teacher, nothing live to control). */
+  role: "teacher" | "student" | "reader";
   /** The teacher's secret, sent with every control. */
   token?: string | undefined;
   /** The step's text, questions and the teacher's buttons, shown above the panels. */
@@ -421,7 +422,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
 
       <div className={styles.grid}>
         <div className={styles.thread} ref={panelRef("thread")}>
-          <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} highlight={guideThread} />
+          <ThreadModel store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused || (mode === "replay" && !playing)} vcpus={vcpus} irqchip={run?.config.irqchip ?? "user"} highlight={guideThread} />
         </div>
         <div className={styles.lifecycle} ref={panelRef("lifecycle")}>
           <Lifecycle store={store} version={version} cursorSeq={cursorSeq} selectedSeq={selectedSeq} onSelect={select} mode={mode} paused={paused} vcpus={vcpus} irqchip={run?.config.irqchip} outcome={run?.outcome} highlight={guideLifecycle} />

@@ -64,24 +64,30 @@ export interface StepPanelProps {
   /** Seq reached by each step so far (by index). */
   reached: ReadonlyMap<number, number>;
   revealed: ReadonlySet<number>;
-  /** Present for whoever may move the class on. */
+  /** The answers this reader may see, by step (the service sends no others). */
+  answers: ReadonlyMap<number, { en: string; ja: string }>;
+  /** Said where a question's answer is not here (yet): e.g. the teacher reveals it. */
+  hiddenNote: string;
+  /** Present for whoever may move the class on (or the reader alone, in a replay). */
   lead?: {
     busy: boolean;
     onNext: () => void;
     onGoto: (index: number) => void;
-    onReveal: (index: number) => void;
+    /** Reveals an answer to every student (a class's teacher only). */
+    onReveal?: (index: number) => void;
     onEnd?: () => void;
   };
   error?: string | null;
 }
 
-export function StepPanel({ walkthrough, index, reached, revealed, lead, error }: StepPanelProps) {
+export function StepPanel({ walkthrough, index, reached, revealed, answers, hiddenNote, lead, error }: StepPanelProps) {
   const t = useT(messages);
   const { lang } = useLang();
   const step = index >= 0 ? walkthrough.steps[index] : undefined;
   const [showAnswer, setShowAnswer] = useState(false);
   useEffect(() => setShowAnswer(false), [index]);
-  const answerVisible = showAnswer || revealed.has(index);
+  const answer = answers.get(index);
+  const answerVisible = answer !== undefined && (showAnswer || revealed.has(index));
   const total = walkthrough.steps.length;
 
   return (
@@ -127,19 +133,26 @@ export function StepPanel({ walkthrough, index, reached, revealed, lead, error }
                 <strong>{t("question")}: </strong>
                 {step.question[lang]}
                 <div>
-                  <button type="button" onClick={() => setShowAnswer(!showAnswer)} data-testid="show-answer">
-                    {showAnswer ? t("hide") : t("show")}
-                  </button>
-                  {lead !== undefined && !revealed.has(index) && (
-                    <button type="button" onClick={() => lead.onReveal(index)} data-testid="reveal-all">
+                  {answer !== undefined && !revealed.has(index) && (
+                    <button type="button" onClick={() => setShowAnswer(!showAnswer)} data-testid="show-answer">
+                      {showAnswer ? t("hide") : t("show")}
+                    </button>
+                  )}
+                  {lead?.onReveal !== undefined && !revealed.has(index) && (
+                    <button type="button" onClick={() => lead.onReveal?.(index)} data-testid="reveal-all">
                       {t("revealAll")}
                     </button>
                   )}
+                  {answer === undefined && (
+                    <span className="small muted" data-testid="answer-hidden">
+                      {hiddenNote}
+                    </span>
+                  )}
                 </div>
-                {answerVisible && step.answer !== undefined && (
+                {answerVisible && (
                   <p className={styles.answer} data-testid="step-answer">
-                    {revealed.has(index) && !showAnswer && <span className="muted small">{t("revealed")} </span>}
-                    {step.answer[lang]}
+                    {revealed.has(index) && <span className="muted small">{t("revealed")} </span>}
+                    {answer[lang]}
                   </p>
                 )}
               </div>

@@ -3,15 +3,24 @@
 // in the run's records with the same matcher the VMM's follower uses, and the reader moves from
 // step to step; nothing runs, so no /dev/kvm is needed.
 import { useEffect, useMemo, useState } from "react";
-import { decodeBatch, locateSteps, type TraceRecord, type Walkthrough } from "@kvmscope/shared";
+import { decodeBatch, locateSteps, type StepAnswer, type TraceRecord, type Walkthrough } from "@kvmscope/shared";
+import { ServiceError } from "@/lib/api";
 import { defineMessages, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
 import { RunView } from "./RunView";
 import { StepPanel } from "./StepPanel";
 
 const messages = defineMessages({
-  en: { loading: "Finding the steps in the run…", unknown: "No walkthrough “{id}”.", noRun: "Give the run to replay: ?run=ID", notFound: "Step {n} ({id}) is not in this run: {reason}" },
-  ja: { loading: "実行の中からステップを探しています…", unknown: "ウォークスルー「{id}」はありません。", noRun: "リプレイする実行を ?run=ID で指定してください", notFound: "ステップ {n}（{id}）はこの実行にありません: {reason}" },
+  en: {
+    loading: "Finding the steps in the run…", unknown: "No walkthrough “{id}”.", noRun: "Give the run to replay: ?run=ID", notFound: "Step {n} ({id}) is not in this run: {reason}",
+    classHides: "A class is working through this walkthrough now: its answers come back once the class has ended.",
+    noAnswers: "The answers could not be loaded: {reason}",
+  },
+  ja: {
+    loading: "実行の中からステップを探しています…", unknown: "ウォークスルー「{id}」はありません。", noRun: "リプレイする実行を ?run=ID で指定してください", notFound: "ステップ {n}（{id}）はこの実行にありません: {reason}",
+    classHides: "いまこのウォークスルーでクラスが進行中です。答えはクラスが終わると見られるようになります。",
+    noAnswers: "答えを読み込めませんでした: {reason}",
+  },
 });
 
 async function allRecords(service: ReturnType<typeof useService>, id: string): Promise<TraceRecord[]> {
@@ -41,9 +50,16 @@ export function WalkthroughReplay({ walkthroughId }: { walkthroughId: string }) 
   const [notFound, setNotFound] = useState<{ n: number; id: string; reason: string } | null>(null);
   const [index, setIndex] = useState(-1);
 
+  const [answers, setAnswers] = useState<StepAnswer[]>([]);
+  const [answersNote, setAnswersNote] = useState<string | null>(null);
   useEffect(() => {
     service.walkthrough(walkthroughId).then(setW, (err: Error) => setError(err.message));
+    // Studying alone, every answer is there, unless a class on this walkthrough hides them now.
+    service.walkthroughAnswers(walkthroughId).then(setAnswers, (err: Error) => {
+      setAnswersNote(err instanceof ServiceError && err.status === 403 ? "classHides" : `!${err.message}`);
+    });
   }, [service, walkthroughId]);
+  const answerMap = useMemo(() => new Map(answers.map((a) => [a.step, a.answer])), [answers]);
 
   useEffect(() => {
     if (w == null || runs == null) return;
@@ -80,9 +96,11 @@ export function WalkthroughReplay({ walkthroughId }: { walkthroughId: string }) 
       index={index}
       reached={reached}
       revealed={revealed}
+      answers={answerMap}
+      hiddenNote={answersNote === null ? "" : answersNote.startsWith("!") ? t("noAnswers", { reason: answersNote.slice(1) }) : t("classHides")}
       error={problem}
-      lead={{ busy: false, onNext: () => setIndex((i) => Math.min(i + 1, w.steps.length - 1)), onGoto: (i) => setIndex(Math.max(0, i)), onReveal: () => {} }}
+      lead={{ busy: false, onNext: () => setIndex((i) => Math.min(i + 1, w.steps.length - 1)), onGoto: (i) => setIndex(Math.max(0, i)) }}
     />
   );
-  return <RunView key={runId} id={runId} guide={{ key: `${index}:${seq ?? ""}`, seq, highlight: step?.highlight ?? [], role: "student", panel }} />;
+  return <RunView key={runId} id={runId} guide={{ key: `${index}:${seq ?? ""}`, seq, highlight: step?.highlight ?? [], role: "reader", panel }} />;
 }

@@ -3,10 +3,10 @@
 // replay one over a stored or imported run (no /dev/kvm needed).
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
-import type { RunInfo, Walkthrough } from "@kvmscope/shared";
-import { defineMessages, useLang, useT } from "@/lib/i18n";
-import { saveTeacherToken } from "@/lib/session";
+import { useCallback, useEffect, useState } from "react";
+import type { RunInfo, SessionInfo, Walkthrough } from "@kvmscope/shared";
+import { defineMessages, type Lang, useLang, useT } from "@/lib/i18n";
+import { forgetLedSession, ledSessions, saveTeacherToken, teacherToken } from "@/lib/session";
 import { useService } from "@/lib/service-context";
 import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
@@ -27,6 +27,16 @@ const messages = defineMessages({
     open: "Open",
     join: "Join a class with a code",
     loading: "Loading…",
+    peek: "Students may show answers before I reveal them",
+    yours: "Your class sessions",
+    yoursHint: "Sessions this browser leads. One nobody leads for a while ends by itself; end the ones you are done with.",
+    sessionLine: "{code} · {title} · step {step} of {total} · started {when}",
+    lead: "Lead",
+    endIt: "End",
+    ended: "ended",
+    forget: "Forget",
+    exits: "{n} exits",
+    classRun: "class {code}",
   },
   ja: {
     title: "ウォークスルー",
@@ -42,27 +52,57 @@ const messages = defineMessages({
     open: "開く",
     join: "コードでクラスに参加",
     loading: "読み込み中…",
+    peek: "先生が公開する前に生徒が答えを見てもよい",
+    yours: "あなたのクラスセッション",
+    yoursHint: "このブラウザーが進行しているセッションです。しばらく誰も進行しないセッションは自動で終わります。終わったものは終了してください。",
+    sessionLine: "{code} · {title} · ステップ {step} / {total} · 開始 {when}",
+    lead: "進行する",
+    endIt: "終了",
+    ended: "終了済み",
+    forget: "一覧から外す",
+    exits: "exit {n} 回",
+    classRun: "クラス {code}",
   },
 });
 
+/** A date and time as people of the page's language write them. */
+function when(iso: string, lang: Lang): string {
+  return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
+}
+
+/** The exits a stored run's totals count (0 when it has none, e.g. a step run never released). */
+function exitsOf(r: RunInfo): number {
+  const vcpus = (r.totals as { vcpus?: { exits?: unknown }[] } | null)?.vcpus ?? [];
+  return vcpus.reduce((n, v) => n + (typeof v.exits === "number" ? v.exits : 0), 0);
+}
+
 function RunSelect({ runs, value, onChange, testId }: { runs: RunInfo[]; value: string; onChange: (id: string) => void; testId: string }) {
   const t = useT(messages);
+  const { lang } = useLang();
   return (
     <select value={value} onChange={(e) => onChange(e.target.value)} data-testid={testId}>
       <option value="">{t("choose")}</option>
-      {runs.map((r) => (
-        <option key={r.id} value={r.id}>
-          {r.id} · {r.config.irqchip} · {new Date(r.createdAt).toLocaleString()}
-        </option>
-      ))}
+      {runs.map((r) => {
+        const outcome = typeof r.outcome?.outcome === "string" ? r.outcome.outcome : r.status;
+        return (
+          <option key={r.id} value={r.id}>
+            {r.guest} · {when(r.createdAt, lang)} · {outcome} · {t("exits", { n: exitsOf(r) })}
+            {r.session !== null ? ` · ${t("classRun", { code: r.session })}` : ""}
+          </option>
+        );
+      })}
     </select>
   );
 }
 
-/** Stored runs of the walkthrough's guest to replay it over (and, for a tour that compares, the second run). */
+/**
+ * Stored runs of the walkthrough's guest to replay it over (and, for a tour that compares, the
+ * second run): ended runs of the same guest, vCPUs and irqchip that got as far as an exit.
+ */
 function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
   const t = useT(messages);
-  const fits = (irqchip: string) => runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && r.config.irqchip === irqchip && !r.live);
+  const fits = (irqchip: string) =>
+    runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && r.config.irqchip === irqchip && !r.live && exitsOf(r) > 0);
   const mains = fits(w.run.irqchip);
   const compares = w.compare !== undefined ? fits(w.compare.irqchip) : [];
   const [main, setMain] = useState("");
@@ -83,6 +123,70 @@ function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
   );
 }
 
+/** The sessions this browser leads, with where each is now; the teacher ends the stale ones here. */
+function LedSessions({ walkthroughs }: { walkthroughs: Walkthrough[] }) {
+  const t = useT(messages);
+  const { lang } = useLang();
+  const service = useService();
+  const [list, setList] = useState<SessionInfo[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(async () => {
+    const found = await Promise.all(ledSessions().map((code) => service.getSession(code).catch(() => null)));
+    setList(found.filter((s): s is SessionInfo => s !== null));
+  }, [service]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  if (list.length === 0) return null;
+  const end = async (code: string) => {
+    const token = teacherToken(code);
+    if (token === null) return;
+    setError(null);
+    try {
+      await service.endSession(code, token);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+    await load();
+  };
+  return (
+    <section className="panel" data-testid="led-sessions">
+      <h2>{t("yours")}</h2>
+      <p className="small muted">{t("yoursHint")}</p>
+      {error !== null && <p role="alert" style={{ color: "var(--bad)" }}>{error}</p>}
+      <ul>
+        {list.map((s) => {
+          const w = walkthroughs.find((x) => x.id === s.walkthroughId);
+          return (
+            <li key={s.code} data-testid={`led-${s.code}`} data-status={s.status}>
+              {t("sessionLine", { code: s.code, title: w?.title[lang] ?? s.walkthroughId, step: s.step + 1, total: w?.steps.length ?? "?", when: when(s.createdAt, lang) })}{" "}
+              {s.status === "open" ? (
+                <>
+                  <Link href={`/class/${s.code}`}>{t("lead")}</Link>{" "}
+                  <button type="button" onClick={() => void end(s.code)} data-testid={`end-${s.code}`}>{t("endIt")}</button>
+                </>
+              ) : (
+                <>
+                  <span className="muted">{t("ended")}</span>{" "}
+                  <button
+                    type="button"
+                    onClick={() => {
+                      forgetLedSession(s.code);
+                      void load();
+                    }}
+                  >
+                    {t("forget")}
+                  </button>
+                </>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
 async function loadWalkthroughs(service: ServiceClient): Promise<{ walkthroughs: Walkthrough[]; runs: RunInfo[] }> {
   const [walkthroughs, page] = await Promise.all([service.walkthroughs(), service.listRuns(100)]);
   return { walkthroughs, runs: page.runs };
@@ -98,12 +202,13 @@ export function WalkthroughsView() {
   const runs = data?.runs ?? [];
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const [peek, setPeek] = useState(false);
 
   const start = async (w: Walkthrough) => {
     setBusy(w.id);
     setError(null);
     try {
-      const { session, teacherToken } = await service.createSession(w.id);
+      const { session, teacherToken } = await service.createSession(w.id, peek);
       saveTeacherToken(session.code, teacherToken);
       router.push(`/class/${session.code}`);
     } catch (err) {
@@ -121,6 +226,12 @@ export function WalkthroughsView() {
       </p>
       {down !== null && <ServiceDown reason={down} onRetry={load} />}
       {error !== null && <p role="alert" data-testid="error" style={{ color: "var(--bad)" }}>{error}</p>}
+      {list !== null && <LedSessions walkthroughs={list} />}
+      <p>
+        <label>
+          <input type="checkbox" checked={peek} onChange={(e) => setPeek(e.target.checked)} data-testid="peek" /> {t("peek")}
+        </label>
+      </p>
       {list === null ? (
         <p className="muted">{t("loading")}</p>
       ) : (

@@ -2,8 +2,8 @@
 // checked against the shared protocol schemas before the page uses it: a service of another
 // version, or something else on that port, gives a clear error instead of a broken page.
 import {
-  type ControlBody, type CreateRunBody, CreateSessionAnswer, ErrorBody, type ExportFormat, RunInfo, RUN_ID_PATTERN, SessionInfo,
-  TEACHER_TOKEN_HEADER, Walkthrough,
+  AnswersAnswer, type ControlBody, type CreateRunBody, CreateSessionAnswer, ErrorBody, type ExportFormat, LeadAnswer, LeadCodeAnswer, RunInfo,
+  RUN_ID_PATTERN, SessionInfo, type StepAnswer, TEACHER_TOKEN_HEADER, Walkthrough,
 } from "@kvmscope/shared";
 import { z } from "zod";
 
@@ -26,6 +26,9 @@ export type GuestInfo = z.infer<typeof GuestInfo>;
 const GuestList = z.looseObject({ guests: z.array(GuestInfo) });
 const RunList = z.looseObject({ runs: z.array(RunInfo), next: z.string().nullable() });
 const WalkthroughList = z.looseObject({ walkthroughs: z.array(Walkthrough) });
+/** `/_kvmscope/addresses` of npm start's front door: where students on the network can open this page. */
+const Addresses = z.looseObject({ bind: z.string(), port: z.number(), urls: z.array(z.string()) });
+export type Addresses = z.infer<typeof Addresses>;
 
 /** The service answered with an error status (its message says why), or not at all (status 0). */
 export class ServiceError extends Error {
@@ -43,16 +46,25 @@ export class ServiceError extends Error {
 }
 
 export class ServiceClient {
+  /** `baseUrl` "": the service is on this page's own origin (behind `npm start`'s front door). */
   constructor(readonly baseUrl: string) {}
+
+  /** ws://… of the service: the page's own host when the service is on this origin. */
+  private wsBase(): string {
+    if (this.baseUrl !== "") return this.baseUrl.replace(/^http/, "ws");
+    return `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}`;
+  }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.baseUrl + path, { ...init, cache: "no-store" });
     } catch {
-      throw new ServiceError(`the kvmscope service at ${this.baseUrl} does not answer`, 0);
+      throw new ServiceError(`the kvmscope service at ${this.baseUrl === "" ? window.location.origin : this.baseUrl} does not answer`, 0);
     }
     if (res.ok) return res;
+    // npm start's front door answers for a service that is down (scripts/front.mjs).
+    const down = res.headers.get("x-kvmscope-unreachable") === "1";
     let message = `${res.status} ${res.statusText}`;
     try {
       const body = ErrorBody.safeParse(await res.json());
@@ -60,7 +72,7 @@ export class ServiceClient {
     } catch {
       // not JSON: keep the status line
     }
-    throw new ServiceError(message, res.status);
+    throw new ServiceError(message, down ? 0 : res.status);
   }
 
   private async json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit): Promise<z.output<S>> {
@@ -119,8 +131,48 @@ export class ServiceClient {
     }
   }
 
-  createSession(walkthrough: string): Promise<{ session: SessionInfo; teacherToken: string }> {
-    return this.post(CreateSessionAnswer, "/api/sessions", { walkthrough });
+  /** `peek`: students may show answers before the teacher reveals them. */
+  createSession(walkthrough: string, peek = false): Promise<{ session: SessionInfo; teacherToken: string }> {
+    return this.post(CreateSessionAnswer, "/api/sessions", peek ? { walkthrough, peek } : { walkthrough });
+  }
+
+  /** Every answer of the session's walkthrough (the teacher's token). */
+  async sessionAnswers(code: string, token: string): Promise<StepAnswer[]> {
+    const headers = { [TEACHER_TOKEN_HEADER]: token };
+    return (await this.json(AnswersAnswer, `/api/sessions/${encodeURIComponent(code)}/answers`, { headers })).answers;
+  }
+
+  /** A walkthrough's answers for studying alone; a ServiceError 403 while a class on it hides them. */
+  async walkthroughAnswers(id: string): Promise<StepAnswer[]> {
+    return (await this.json(AnswersAnswer, `/api/walkthroughs/${encodeURIComponent(id)}/answers`)).answers;
+  }
+
+  /** The teacher's page is open (a session nobody leads ends after the service's idle limit). */
+  heartbeat(code: string, token: string): Promise<SessionInfo> {
+    return this.post(SessionInfo, `/api/sessions/${encodeURIComponent(code)}/heartbeat`, {}, token);
+  }
+
+  /** A one-use code with which another browser becomes the teacher. */
+  leadCode(code: string, token: string): Promise<LeadCodeAnswer> {
+    return this.post(LeadCodeAnswer, `/api/sessions/${encodeURIComponent(code)}/lead-code`, {}, token);
+  }
+
+  /** This browser becomes the teacher with a lead code. */
+  lead(code: string, leadCode: string): Promise<LeadAnswer> {
+    return this.post(LeadAnswer, `/api/sessions/${encodeURIComponent(code)}/lead`, { leadCode });
+  }
+
+  /** Where students can open this page, from npm start's front door; null without one (a separate service). */
+  async addresses(): Promise<Addresses | null> {
+    if (this.baseUrl !== "") return null;
+    try {
+      const res = await fetch("/_kvmscope/addresses", { cache: "no-store" });
+      if (!res.ok) return null;
+      const parsed = Addresses.safeParse(await res.json());
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
   }
 
   getSession(code: string): Promise<SessionInfo> {
@@ -140,7 +192,7 @@ export class ServiceClient {
   }
 
   sessionSocketUrl(code: string): string {
-    return `${this.baseUrl.replace(/^http/, "ws")}/ws?session=${encodeURIComponent(code)}`;
+    return `${this.wsBase()}/ws?session=${encodeURIComponent(code)}`;
   }
 
   /** A page of stored records as codec bytes, and the `fromSeq` of the next page (null at the end). */
@@ -163,7 +215,7 @@ export class ServiceClient {
   }
 
   webSocketUrl(id: string): string {
-    return `${this.baseUrl.replace(/^http/, "ws")}/ws?run=${encodeURIComponent(id)}`;
+    return `${this.wsBase()}/ws?run=${encodeURIComponent(id)}`;
   }
 }
 

@@ -1,14 +1,15 @@
 // The real thing for browser tests and the web benchmark: `kvmscope serve` (real KVM, a
 // throwaway SQLite file) and the web app's production build (`next start`), each a child process
-// on a free loopback port, and Debian's Chromium driven by playwright-core. Plain JavaScript so
+// on a free loopback port, behind the front door `npm start` uses (scripts/front.mjs, in this
+// process: the page calls the service on its own origin), and Debian's Chromium driven by playwright-core. Plain JavaScript so
 // that the benchmark script (node, no TypeScript loader) and the vitest tests share it.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, startFront } from "../../../../scripts/front.mjs";
 
 const WEB_DIR = fileURLToPath(new URL("../..", import.meta.url));
 const ROOT = join(WEB_DIR, "..", "..");
@@ -27,17 +28,7 @@ export function browserUnavailable() {
   return null;
 }
 
-/** A port that was free a moment ago. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function waitForLine(child, pattern, what, timeoutMs) {
   return new Promise((resolve, reject) => {
@@ -74,17 +65,17 @@ function stopChild(child) {
   });
 }
 
-/** Starts `kvmscope serve` on `port` admitting `webOrigin`. */
-export async function startService({ port, dataDir, webOrigin }) {
-  const child = spawn(process.execPath, [KVMSCOPE, "serve", "--port", String(port), "--host", "127.0.0.1", "--data", dataDir, "--allow-origin", webOrigin], {
+/** Starts `kvmscope serve` on loopback `port` (`args`: more flags). */
+export async function startService({ port, dataDir, args = [] }) {
+  const child = spawn(process.execPath, [KVMSCOPE, "serve", "--port", String(port), "--host", "127.0.0.1", "--data", dataDir, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const m = await waitForLine(child, /kvmscope service on (http:\/\/\S+) /, "kvmscope serve", 30_000);
   return { url: m[1], child, stop: () => stopChild(child) };
 }
 
-/** Starts the web app's production build on `port`, talking to `serviceUrl`. */
-export async function startWeb({ port, serviceUrl }) {
+/** Starts the web app's production build on loopback `port`; `serviceUrl` "": the service on the page's origin. */
+export async function startWeb({ port, serviceUrl = "" }) {
   const nextBin = createRequire(join(WEB_DIR, "package.json")).resolve("next/dist/bin/next");
   const child = spawn(process.execPath, [nextBin, "start", WEB_DIR, "--port", String(port), "--hostname", "127.0.0.1"], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -94,19 +85,25 @@ export async function startWeb({ port, serviceUrl }) {
   return { url: `http://127.0.0.1:${port}`, child, stop: () => stopChild(child) };
 }
 
-/** The service, the web app and a browser; `stop()` ends all three and removes the data. */
-export async function startApp() {
+/**
+ * The service, the web app, the front door and a browser; `stop()` ends them all and removes the
+ * data. `host`: where the front listens (0.0.0.0: every address; pages still open on 127.0.0.1).
+ * `serviceArgs`: more `kvmscope serve` flags.
+ */
+export async function startApp({ host = "127.0.0.1", serviceArgs = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "kvmscope-web-"));
-  const webPort = await freePort();
+  const nextPort = await freePort();
   const servicePort = await freePort();
-  const webOrigin = `http://127.0.0.1:${webPort}`;
-  let service = await startService({ port: servicePort, dataDir, webOrigin });
-  const web = await startWeb({ port: webPort, serviceUrl: service.url });
+  let service = await startService({ port: servicePort, dataDir, args: serviceArgs });
+  const web = await startWeb({ port: nextPort });
+  const front = await startFront({ host, port: 0, web: { host: "127.0.0.1", port: nextPort }, service: { host: "127.0.0.1", port: servicePort } });
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const app = {
     dataDir,
-    webUrl: web.url,
+    webUrl: `http://127.0.0.1:${front.port}`,
+    /** The front's port: the pages open on http://ANY-ADDRESS:port when it listens on 0.0.0.0. */
+    port: front.port,
     get serviceUrl() {
       return service.url;
     },
@@ -115,7 +112,7 @@ export async function startApp() {
     stopService: () => service.stop(),
     /** ... and brings it back on the same port with the same data. */
     async restartService() {
-      service = await startService({ port: servicePort, dataDir, webOrigin });
+      service = await startService({ port: servicePort, dataDir, args: serviceArgs });
     },
     /** A page in a context of its own (its own storage: one person), in English; page errors are logged. */
     async newPage({ width = 1500, height = 1000 } = {}) {
@@ -126,6 +123,7 @@ export async function startApp() {
     },
     async stop() {
       await browser.close().catch(() => {});
+      await front.close();
       await Promise.all([web.stop(), service.stop()]);
       rmSync(dataDir, { recursive: true, force: true });
     },
