@@ -11,7 +11,7 @@ const messages = defineMessages({
   en: {
     pause: "Pause", resume: "Resume", step: "Step one exit", stepN: "Step", stop: "Stop",
     stepCount: "exits to step",
-    slow: "Slow motion", slowOff: "off", slowRate: "{n} exit/s",
+    slow: "Slow motion", slowOff: "off", slowRate: "{n} {n|exit|exits}/s",
     keys: "Keys: space = pause/resume (play in a replay), n = one exit",
     breakTitle: "Exit breakpoint", reason: "reason", anyReason: "any reason", port: "port", addr: "address", vcpu: "vCPU", direction: "direction", any: "any",
     arm: "Pause at the next match", armed: "armed: pauses after the next exit matching {what}",

@@ -34,3 +34,21 @@ export function parseNumber(text: string): number | undefined {
   if (/^\d+$/.test(s)) return Number(s);
   return undefined;
 }
+
+const DATE_FORMATS = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * A date and time for the page's language: "8 Dec 2026, 01:51" in English, "2026/12/08 1:51" in
+ * Japanese (the reader's time zone; `timeZone` for tests). The one date formatter of the pages.
+ */
+export function formatDate(when: string | number | Date, lang: "en" | "ja", timeZone?: string): string {
+  const d = when instanceof Date ? when : new Date(when);
+  if (Number.isNaN(d.getTime())) return "–";
+  const key = `${lang}|${timeZone ?? ""}`;
+  let f = DATE_FORMATS.get(key);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short", ...(timeZone !== undefined ? { timeZone } : {}) });
+    DATE_FORMATS.set(key, f);
+  }
+  return f.format(d);
+}
