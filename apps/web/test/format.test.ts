@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCount, formatDate, formatNs, hex, parseNumber } from "../src/lib/format";
+import { formatCount, formatDate, formatNs, hex, parseNumber, splitCodeSpans } from "../src/lib/format";
 import { fill } from "../src/lib/i18n";
 
 describe("formatting", () => {
@@ -42,5 +42,15 @@ describe("formatting", () => {
     expect(fill("{n} {n|record|records}", { n: "1,024" })).toBe("1,024 records");
     expect(fill("{n} {n|record|records}", { n: "1" })).toBe("1 record");
     expect(fill("{m} {m|a|b}", { n: 1 })).toBe("{m} {m|a|b}");
+  });
+
+  it("finds `code` spans in catalog and walkthrough text", () => {
+    expect(splitCodeSpans("run `hello` then `echo`.")).toEqual([
+      { code: false, text: "run " }, { code: true, text: "hello" }, { code: false, text: " then " }, { code: true, text: "echo" }, { code: false, text: "." },
+    ]);
+    expect(splitCodeSpans("no code")).toEqual([{ code: false, text: "no code" }]);
+    expect(splitCodeSpans("a lone ` stays")).toEqual([{ code: false, text: "a lone ` stays" }]);
+    expect(splitCodeSpans("`<b>x</b>`")).toEqual([{ code: true, text: "<b>x</b>" }]);
+    expect(splitCodeSpans("")).toEqual([{ code: false, text: "" }]);
   });
 });

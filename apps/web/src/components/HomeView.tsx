@@ -12,6 +12,7 @@ import { useService } from "@/lib/service-context";
 import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
 import { ImportButton } from "./ImportButton";
+import { InlineCode } from "./InlineCode";
 import { LocalDate } from "./LocalDate";
 import { RunStatusBadge } from "./RunStatusBadge";
 import { ServiceDown } from "./ServiceDown";
@@ -89,7 +90,7 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
       <h3 className={styles.cardTitle}>
         {text.title} <code className="muted small">{guest.name}</code>
       </h3>
-      <p className={styles.desc}>{text.description}</p>
+      <p className={styles.desc}><InlineCode text={text.description} /></p>
       <p className="small">
         <span className="muted">{t("shows")}: </span>
         {guest.shows.map((s) => (

@@ -5,6 +5,7 @@
 import { useEffect, useState } from "react";
 import type { Walkthrough } from "@kvmscope/shared";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
+import { InlineCode } from "./InlineCode";
 import styles from "./StepPanel.module.css";
 
 const messages = defineMessages({
@@ -91,7 +92,7 @@ export function StepPanel({ walkthrough, index, reached, revealed, lead, error }
         ) : (
           <>
             <h2 data-testid="step-title">{step.title[lang]}</h2>
-            <p className={styles.body}>{step.body[lang]}</p>
+            <p className={styles.body}><InlineCode text={step.body[lang]} /></p>
             <div className={styles.code} data-testid="step-code">
               <div>
                 <div className="muted small">{t("ours")}</div>

@@ -52,3 +52,20 @@ export function formatDate(when: string | number | Date, lang: "en" | "ja", time
   }
   return f.format(d);
 }
+
+/**
+ * "run `hello` now" → [text "run ", code "hello", text " now"]: Markdown-style code spans. A
+ * backtick without a partner stays as written; an empty pair (``) is text.
+ */
+export function splitCodeSpans(text: string): { code: boolean; text: string }[] {
+  const out: { code: boolean; text: string }[] = [];
+  const re = /`([^`]+)`/g;
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m.index > last) out.push({ code: false, text: text.slice(last, m.index) });
+    out.push({ code: true, text: m[1]! });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length || out.length === 0) out.push({ code: false, text: text.slice(last) });
+  return out;
+}
