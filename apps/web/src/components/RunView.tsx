@@ -423,7 +423,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       ) : (
         <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armedShown} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
       )}
-      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
+      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} heldAtCursor={store.heldUpTo(cursorSeq)} held={store.count} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
 
       <div className={styles.grid}>
         <div className={styles.thread} ref={panelRef("thread")}>
