@@ -94,7 +94,7 @@ describe.skipIf(skip !== null)("projector mode at 1280×720", () => {
           await page.locator(`html[lang="${lang}"]`).waitFor();
           await page.waitForTimeout(1_800); // the thread model's journey runs ~1.5 s
           const file = join(OUTPUT, `${name}-${lang}-${size}.png`);
-          await page.screenshot({ path: file, fullPage: false });
+          await page.screenshot({ path: file, fullPage: true });
           shots.push(file);
         }
         await page.context().close();
