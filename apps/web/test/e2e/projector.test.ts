@@ -33,6 +33,14 @@ async function overflow(page: Page): Promise<{ scrollWidth: number; viewport: nu
       culprits.push(`${name} right=${Math.round(r.right)} "${(el.textContent ?? "").trim().slice(0, 30)}"`);
       if (culprits.length >= 8) break;
     }
+    // Text that runs out of its box (a long word) widens the page without any element doing so.
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n !== null && culprits.length < 12; n = walker.nextNode()) {
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      const r = range.getBoundingClientRect();
+      if (r.width > 0 && r.right > viewport + 0.5) culprits.push(`text in ${n.parentElement?.tagName.toLowerCase()} right=${Math.round(r.right)} "${(n.textContent ?? "").trim().slice(0, 30)}"`);
+    }
     return { scrollWidth, viewport, culprits };
   });
 }

@@ -135,6 +135,24 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.close();
   });
 
+  it("counts a re-imported Chrome export's records the same way in the header and the replay bar", async () => {
+    const { body: run } = await api(app.serviceUrl, "POST", "/api/runs", { guest: "hello" });
+    await waitForRunEnd(app.serviceUrl, run.id);
+    const res = await fetch(`${app.serviceUrl}/api/runs/${run.id}/export?format=chrome`);
+    const file = join(tmpdir(), `kvmscope-e2e-${process.pid}-chrome.json`);
+    writeFileSync(file, await res.text());
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("import-file").setInputFiles(file);
+    await page.waitForURL((u) => u.pathname.startsWith("/runs/") && !u.pathname.endsWith(run.id));
+    await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
+    const records = await num(page, "run-view", "data-records");
+    expect(records).toBeGreaterThan(20);
+    await expect(page.getByTestId("record-count")).toContainText(`${records} records`);
+    await expect(page.getByTestId("cursor-position")).toHaveText(`record ${records} of ${records}`);
+    await page.close();
+  });
+
   it("imports an export file and opens it as a replay with the same records", async () => {
     const res = await fetch(`${app.serviceUrl}/api/runs/${helloRun}/export?format=ndjson`);
     const file = join(tmpdir(), `kvmscope-e2e-${process.pid}.ndjson`);
