@@ -96,6 +96,33 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.close();
   });
 
+  it("shows slow motion on a paused run as running slowly, not as paused, and Pause stops it", async () => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("mode-hello").selectOption("step");
+    await page.getByTestId("run-hello").click();
+    await page.waitForURL(/\/runs\/[^/?]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    await page.getByTestId("slow-motion").selectOption("2");
+    await page.locator('[data-testid="run-status"][data-status="slow"]').waitFor();
+    await expect(page.getByTestId("run-status")).toContainText("slow motion, 2 exits/s");
+    await page.locator('[data-testid="run-view"][data-exits="2"]').waitFor({ timeout: 20_000 });
+    // While it advances, nothing says "paused": the badge, the thread model, the button.
+    await expect(page.getByTestId("pause")).toBeVisible();
+    expect(await page.getByTestId("thread-model").locator("p").first().textContent()).not.toContain("paused");
+    await page.getByTestId("pause").click();
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor();
+    await expect(page.getByTestId("resume")).toBeVisible();
+    await page.waitForTimeout(1_000); // a step already on its way when Pause was clicked lands first
+    const stopped = await num(page, "run-view", "data-exits");
+    await page.waitForTimeout(1_500);
+    expect(await num(page, "run-view", "data-exits")).toBe(stopped);
+    await page.getByTestId("stop").click();
+    await waitForRunEnd(app.serviceUrl, id);
+    await page.close();
+  });
+
   it("replays a stored run with the scrubber, and opens a deep link at one exit", async () => {
     expect(helloRun).not.toBe("");
     const page = await newPage();
