@@ -34,6 +34,17 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
 
   const attr = async (page: Page, testId: string, name: string): Promise<string | null> => page.getByTestId(testId).first().getAttribute(name);
   const num = async (page: Page, testId: string, name: string): Promise<number> => Number(await attr(page, testId, name));
+  /** hello in step mode, started from the home page: its page, paused before the first exit. */
+  const startStepHello = async (): Promise<{ page: Page; id: string }> => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("mode-hello").selectOption("step");
+    await page.getByTestId("run-hello").click();
+    await page.waitForURL(/\/runs\/[^/?]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    return { page, id };
+  };
 
   it("runs hello from the home page: its text appears in the console and the exits are counted", async () => {
     const page = await newPage();
@@ -68,13 +79,7 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
   });
 
   it("steps a step-mode run exactly one exit per click, and the lifecycle shows where it is", async () => {
-    const page = await newPage();
-    await page.goto(app.webUrl);
-    await page.getByTestId("mode-hello").selectOption("step");
-    await page.getByTestId("run-hello").click();
-    await page.waitForURL(/\/runs\/[^/?]+$/);
-    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
-    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    const { page, id } = await startStepHello();
     expect(await num(page, "run-view", "data-exits")).toBe(0);
     // Before the first exit the VM, its memory and its vCPU exist: the lifecycle has lit them.
     await page.locator('[data-testid="lifecycle"] [data-state="done"]').first().waitFor();
@@ -97,13 +102,7 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
   });
 
   it("shows slow motion on a paused run as running slowly, not as paused, and Pause stops it", async () => {
-    const page = await newPage();
-    await page.goto(app.webUrl);
-    await page.getByTestId("mode-hello").selectOption("step");
-    await page.getByTestId("run-hello").click();
-    await page.waitForURL(/\/runs\/[^/?]+$/);
-    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
-    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    const { page, id } = await startStepHello();
     await page.getByTestId("slow-motion").selectOption("2");
     await page.locator('[data-testid="run-status"][data-status="slow"]').waitFor();
     await expect(page.getByTestId("run-status")).toContainText("slow motion, 2 exits/s");
