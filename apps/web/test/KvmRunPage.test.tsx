@@ -51,9 +51,17 @@ describe("the kvm_run page", () => {
     expect(row(html, "request_interrupt_window")).toContain("VMM, before KVM_RUN");
   });
 
-  it("greys the union members other exit reasons use, and says which fields are not recorded", () => {
+  it("lists only this exit's union member, and the others (greyed) on demand", () => {
     const html = render(931);
-    expect(row(html, "mmio.phys_addr")).toContain('data-active="false"');
+    expect(() => row(html, "mmio.phys_addr")).toThrow();
+    expect(html).toMatch(/Show the other union members \(\d+ rows/);
+    const all = renderToStaticMarkup(<KvmRunPage store={store} version={store.version} selectedSeq={931} allMembers />);
+    expect(row(all, "mmio.phys_addr")).toContain('data-active="false"');
+    expect(all).toContain("Hide the other union members");
+  });
+
+  it("says which fields are not recorded", () => {
+    const html = render(931);
     expect(row(html, "io.port")).toContain('data-active="true"');
     expect(row(html, "io.data_offset")).toContain("not recorded");
     expect(row(html, "cr8")).toContain("not recorded");

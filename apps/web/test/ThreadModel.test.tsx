@@ -58,7 +58,7 @@ describe("ThreadModel", () => {
     expect(html).toContain('data-testid="thread-model"');
     expect(attr(html, "data-animating-seq")).toBe("23");
     expect(html).toContain("seq 23: KVM_EXIT_IO on vCPU 0");
-    expect(html).toContain("16550 UART, COM1 (0x3f8-0x3ff) handles an OUT to port 0x3f8 (48)");
+    expect(html).toContain("16550 UART, COM1 (0x3f8-0x3ff) handles an OUT of &#x27;H&#x27; (0x48) to port 0x3f8");
     expect(html).toContain("vCPU thread 0 calls KVM_RUN again");
   });
 
@@ -164,6 +164,27 @@ describe("exitJourney and tokenAt", () => {
     expect(j.stages).toEqual(["exit", "return", "stop"]);
   });
 
+  it("narrates an interrupt window as the guest taking the interrupt, not as carrying on after the instruction", () => {
+    const w = bare(61, 1, 0, KvmExit.IRQ_WINDOW_OPEN, "KVM_EXIT_IRQ_WINDOW_OPEN", 0, 1, 1);
+    const j = exitJourney(layout, w);
+    const en = stageCaptions(j, w, "en");
+    expect(j.stages[j.stages.length - 1]).toBe("resume");
+    expect(en[en.length - 1]).toBe("the guest takes the interrupt: the vCPU enters its interrupt handler");
+    expect(stageCaptions(j, w, "ja").at(-1)).toContain("割り込みハンドラ");
+    const out = stageCaptions(exitJourney(layout, uartOut), uartOut, "en");
+    expect(out.at(-1)).toBe("the guest continues after the instruction that exited");
+  });
+
+  it("ends a final HLT in the thread, which leaves its loop, instead of going back into KVM_RUN", () => {
+    const h = bare(62, 1, 0, KvmExit.HLT, "KVM_EXIT_HLT", 0, 1, 1);
+    expect(exitJourney(layout, h).stages).toContain("enter");
+    const j = exitJourney(layout, h, true);
+    expect(j.stages).toEqual(["exit", "return", "stop"]);
+    expect(stageCaptions(j, h, "en")[2]).toBe("HLT with interrupts off: nothing can wake vCPU 0, so its thread leaves the loop and closes its vCPU");
+    const sd = bare(63, 1, 0, KvmExit.SHUTDOWN, "KVM_EXIT_SHUTDOWN", 0, 1, 1);
+    expect(stageCaptions(exitJourney(layout, sd), sd, "en")[2]).toBe("KVM_EXIT_SHUTDOWN ends the run: the thread leaves its loop");
+  });
+
   it("moves the token from the guest vCPU at the start to the guest vCPU at the end, one stage at a time", () => {
     const j = exitJourney(layout, uartOut);
     expect(tokenAt(j, 0)).toMatchObject({ ...j.points[0], stage: 0 });
@@ -182,8 +203,8 @@ describe("exitJourney and tokenAt", () => {
     const ja = stageCaptions(j, mmioRead, "ja");
     expect(en).toHaveLength(j.stages.length);
     expect(ja).toHaveLength(j.stages.length);
-    expect(en[3]).toBe("teaching MMIO device (0xd0000000) handles a 4-byte read at 0xd0000000 (answer 4b 56 4d 53)");
-    expect(ja[3]).toBe("teaching MMIO device (0xd0000000) が 0xd0000000 からの 4 バイト読み出し(応答 4b 56 4d 53)を処理する");
+    expect(en[3]).toBe("teaching MMIO device (0xd0000000) handles a 4-byte read at 0xd0000000, answer 0x534d564b");
+    expect(ja[3]).toBe("teaching MMIO device (0xd0000000) が 0xd0000000 からの 4 バイト読み出し:応答 0x534d564bを処理する");
     expect(ja[0]).toContain("VM exit(KVM_EXIT_MMIO)");
   });
 
@@ -193,6 +214,6 @@ describe("exitJourney and tokenAt", () => {
     expect(j.device?.id).toBe("unassigned");
     const en = stageCaptions(j, nowhere, "en");
     expect(en[2]).toBe("the thread reads exit_reason from its kvm_run page and looks for a device at that address");
-    expect(en[3]).toBe("a 4-byte read at 0xe0000000 (answer ff ff ff ff): no device is there: the bus reads 0xff and drops writes");
+    expect(en[3]).toBe("a 4-byte read at 0xe0000000, answer 0xffffffff: no device is there: the bus reads 0xff and drops writes");
   });
 });

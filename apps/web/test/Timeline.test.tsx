@@ -55,7 +55,7 @@ describe("Timeline", () => {
 describe("the hover tooltip", () => {
   it("tells an exit's reason, seq, vCPU, time, guest and handling times and port", () => {
     const html = summary(outPort80(126, 1, 497_992_432));
-    for (const s of ["KVM_EXIT_IO", ">126<", "vCPU 1", "0.497992432 s", "6.80 µs", "4.87 µs", "0x80 out · 1 B", ">00<"]) expect(html).toContain(s);
+    for (const s of ["KVM_EXIT_IO", ">126<", "vCPU 1", "0.497992432 s", "6.80 µs", "4.87 µs", "0x80 out · 1 B", ">0x00 (NUL)<"]) expect(html).toContain(s);
   });
 
   it("tells an MMIO exit's address and direction", () => {

@@ -6,8 +6,9 @@ import {
 } from "@kvmscope/shared";
 import { DEVICE_MODELS, rangeById, rangeOfPort } from "../src/lib/devices";
 import {
-  explainRecord, formatByte, formatBytes, guestRegisters, ioctlDocUrl, KVM_CAP_NAMES, recordFields,
+  explainRecord, formatAccessData, formatByte, formatBytes, formatIoctlArgs, guestRegisters, ioctlDocUrl, KVM_CAP_NAMES, markerText, recordFields,
 } from "../src/lib/explain";
+import { endMessage, outcomeLabel } from "../src/lib/outcomes";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const DOC = "https://docs.kernel.org/virt/kvm/api.html";
@@ -244,5 +245,51 @@ describe("the address map", () => {
       const m = new RegExp(`#define ${name}\\s+(\\d+)`).exec(header);
       expect(m?.[1], name).toBe(n);
     }
+  });
+});
+
+describe("numbers as the pages show them", () => {
+  it("shows ioctl arguments with capabilities by name and addresses in hex", () => {
+    expect(formatIoctlArgs({ rip: 31744 })).toBe("rip=0x7c00");
+    expect(formatIoctlArgs({ cap: 66 })).toBe("cap=KVM_CAP_MAX_VCPUS (66)");
+    expect(formatIoctlArgs({ cap: 999 })).toBe("cap=KVM_CAP (999)");
+    expect(formatIoctlArgs({ slot: 0, guestPhysAddr: 0, memorySize: 16777216 })).toBe("slot=0 guestPhysAddr=0x0 memorySize=0x1000000");
+    const fields = recordFields(ioctl("KVM_SET_REGS", { rip: 31744 }, 0), "en");
+    expect(fields.find((f) => f.key === "args.rip")?.value).toBe("0x7c00");
+  });
+
+  it("reads wider accesses as the little-endian value the guest wrote", () => {
+    expect(formatAccessData([0xde, 0xc0, 0xad, 0x1b], 4, "en")).toBe("0x1badc0de");
+    expect(formatAccessData([0x01, 0x00], 2, "en")).toBe("0x0001");
+    expect(formatAccessData([0x48], 1, "en")).toBe("'H' (0x48)");
+    expect(formatAccessData([1, 0, 0, 0, 2, 0, 0, 0], 4, "en")).toBe("0x00000001, 0x00000002");
+    expect(formatAccessData([0x78, 0x56, 0x34, 0x12, 0x01, 0, 0, 0], 8, "en")).toBe("0x112345678");
+    const fields = recordFields(mmio(0xd0000004, true, [0xde, 0xc0, 0xad, 0x1b]), "en");
+    expect(fields.find((f) => f.key === "mmio.data")?.value).toBe("0x1badc0de");
+  });
+
+  it("words the VMM's own markers in the reader's language and leaves the guest's as written", () => {
+    const release = "all 1 vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)";
+    expect(markerText("main", release, "en")).toBe("the vCPU thread has created its vCPU; releasing it (qemu_system_ready)");
+    expect(markerText("main", release.replace("1", "4"), "en")).toBe("all 4 vCPU threads have created their vCPUs; releasing them (qemu_system_ready)");
+    expect(markerText("main", release, "ja")).toContain("qemu_system_ready");
+    expect(markerText("main", release, "ja")).not.toContain("thread(s)");
+    expect(markerText("vcpu0", release, "ja")).toBe(release);
+    expect(markerText("vcpu0", "15 ticks done", "ja")).toBe("15 ticks done");
+    expect(explainRecord({ type: "marker", seq: 21, ts: 1, thread: "main", text: release }, "ja").sentence).not.toContain("thread(s)");
+  });
+
+  it("says how a run ended in Japanese, from the end object's facts", () => {
+    expect(outcomeLabel("halted", "ja")).not.toBe("halted");
+    expect(outcomeLabel("something-new", "ja")).toBe("something-new");
+    const halted = { outcome: "halted", message: "every vCPU halted with nothing left to wake it" };
+    expect(endMessage(halted, "en")).toBe(halted.message);
+    expect(endMessage(halted, "ja")).not.toMatch(/[a-z]{4,}/);
+    expect(endMessage({ outcome: "stopped", message: "stopped on request" }, "ja")).toBe("停止の要求で終了した");
+    expect(endMessage({ outcome: "debug-exit", vcpu: 0, debugExitValue: 1, message: "the guest wrote 1 (0x1) to isa-debug-exit (port 0xf4) on vCPU 0" }, "ja"))
+      .toBe("vCPU 0 でゲストが isa-debug-exit(ポート 0xf4)に 1 (0x1) を書き込んだ");
+    expect(endMessage({ outcome: "timeout", message: "the run timed out after 120 s" }, "ja")).toBe("120 秒の制限時間で実行を終えた");
+    expect(endMessage({ outcome: "new-kind", message: "as the VMM said" }, "ja")).toBe("as the VMM said");
+    expect(endMessage(null, "ja")).toBeNull();
   });
 });

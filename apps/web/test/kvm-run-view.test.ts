@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { exitReasonName, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type TraceRecord } from "@kvmscope/shared";
 import {
-  exitRowFor, KVM_RUN_FIELDS, kvmRunView, memberForReason, neighbourRow, uartDlabBefore, type KvmRunRow,
+  exitRowFor, KVM_RUN_FIELDS, kvmRunView, memberForReason, neighbourRow, uartDlabBefore, type KvmRunRow, endsItsLoop,
 } from "../src/lib/kvm-run-view";
 import { TraceStore } from "../src/lib/trace-store";
 
@@ -67,7 +67,7 @@ describe("the kvm_run page at one exit", () => {
   it("says the VMM fills the data of an IN and of an MMIO read before the next KVM_RUN", () => {
     expect(byPath(kvmRunView(ioExit(54, 0, { port: 0x3fd, direction: "in", data: [0x60] })))["io data"]?.writtenBy).toBe("vmm");
     const read = byPath(kvmRunView(exit(100, 0, KvmExit.MMIO, { mmio: { addr: 0xd0000000, len: 4, isWrite: false, data: [75, 86, 77, 83] } })));
-    expect(read["mmio.data"]).toMatchObject({ writtenBy: "vmm", display: "4b 56 4d 53" });
+    expect(read["mmio.data"]).toMatchObject({ writtenBy: "vmm", display: "0x534d564b" });
     expect(read["mmio.phys_addr"]?.display).toBe("0xd0000000");
     const write = byPath(kvmRunView(exit(117, 0, KvmExit.MMIO, { mmio: { addr: 0xd0000004, len: 4, isWrite: true, data: [1, 2, 3, 4] } })));
     expect(write["mmio.data"]?.writtenBy).toBe("kernel");
@@ -160,5 +160,18 @@ describe("the UART's divisor-latch bit", () => {
     expect(uartDlabBefore(store, store.rowOfSeq(1))).toBe(false);
     expect(uartDlabBefore(store, store.rowOfSeq(3))).toBe(true);
     expect(uartDlabBefore(store, store.rowOfSeq(5))).toBe(false);
+  });
+});
+
+describe("the last exit of a vCPU thread's loop", () => {
+  it("is the exit the thread's close follows, and known only once that close is here", () => {
+    const store = new TraceStore();
+    store.appendRecords([exit(40, 0, KvmExit.HLT), exit(41, 1, KvmExit.HLT), ioctl(42, "vcpu1", "KVM_INTERRUPT", { vector: 8 }), exit(43, 1, KvmExit.HLT)]);
+    expect(endsItsLoop(store, store.rowOfSeq(40))).toBe(false);
+    store.appendRecords([{ type: "stats", seq: 44, ts: 1, vcpu: 0, counters: { exits: 3 } }, ioctl(45, "vcpu0", "close"), ioctl(46, "main", "close")]);
+    expect(endsItsLoop(store, store.rowOfSeq(40))).toBe(true);
+    expect(endsItsLoop(store, store.rowOfSeq(41))).toBe(false);
+    expect(endsItsLoop(store, store.rowOfSeq(43))).toBe(false);
+    expect(endsItsLoop(store, store.rowOfSeq(45))).toBe(false);
   });
 });

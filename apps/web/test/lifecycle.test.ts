@@ -263,6 +263,16 @@ describe("lifecycleAt: one vCPU (hello)", () => {
     expect(ids(l).slice(-4)).toEqual(["close-vcpu-0", "close-vm", "close-kvm", "end"]);
   });
 
+  it("keeps the end pending at a cursor before the last close, even when the run's outcome is known", () => {
+    const outcome = { outcome: "halted", message: "every vCPU halted" };
+    for (const cursor of [23, 30, 46, 49]) {
+      const l = lifecycleAt(store, cursor, { vcpus: 1, outcome });
+      expect(step(l, "close-kvm").state).toBe("pending");
+      expect(step(l, "end").state).toBe("pending");
+    }
+    expect(step(lifecycleAt(store, 50, { vcpus: 1, outcome }), "end")).toMatchObject({ state: "done", label: "halted" });
+  });
+
   it("lights the end from the last close when the outcome is not known", () => {
     const l = lifecycleAt(store, store.maxSeq, { vcpus: 1 });
     expect(step(l, "end").state).toBe("done");

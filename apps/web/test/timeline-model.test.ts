@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KvmExit, type ExitRecord, type IoctlRecord, type LostRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
 import { TraceStore } from "../src/lib/trace-store";
-import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex } from "../src/lib/timeline-model";
+import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex, separateLabels } from "../src/lib/timeline-model";
 
 // Records shaped like the VMM's: pio-loop's `out 0x80` exits, HLTs, the main thread's setup ioctls.
 let nextSeq = 0;
@@ -312,5 +312,24 @@ describe("rowSpan", () => {
     expect(rowSpan(store, 0)).toEqual({ start: 4_000, at: 10_000, end: 12_000 });
     expect(rowSpan(store, 1)).toEqual({ start: 1_000, at: 1_000, end: 1_500 });
     expect(rowSpan(store, 2)).toEqual({ start: 3_000, at: 3_000, end: 3_000 });
+  });
+});
+
+describe("timeline labels", () => {
+  it("cuts each label before the next one on its line and drops those left with too little room", () => {
+    const y = 10;
+    const out = separateLabels([
+      { x: 200, y, text: "close", maxW: 300 },
+      { x: 100, y, text: "HLT", maxW: 500 },
+      { x: 120, y, text: "15 ticks done", maxW: 400 },
+      { x: 100, y: 30, text: "KVM_RUN", maxW: 90 },
+    ], 40, 6);
+    expect(out.map((l) => l.text)).toEqual(["15 ticks done", "close", "KVM_RUN"]);
+    expect(out[0]!.maxW).toBe(200 - 120 - 6);
+    expect(out[1]!.maxW).toBe(300);
+    expect(out[2]!.maxW).toBe(90);
+    for (let i = 0; i + 1 < out.length; i++) {
+      if (out[i]!.y === out[i + 1]!.y) expect(out[i]!.x + out[i]!.maxW).toBeLessThanOrEqual(out[i + 1]!.x);
+    }
   });
 });

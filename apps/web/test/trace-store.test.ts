@@ -14,6 +14,22 @@ const ioctl = (seq: number, name: string): TraceRecord => ({
 });
 
 describe("TraceStore", () => {
+  it("counts the records held up to a seq, so a replay with gaps in its seqs says 'record n of count'", () => {
+    const s = new TraceStore();
+    // seqs 0..5 and 9, 10: an imported trace without the records 6-8 (330 records whose seqs ran to 331)
+    s.appendRecords([0, 1, 2, 3, 4, 5, 9, 10].map((q) => ioExit(q, 0, 0x80, [q])));
+    expect(s.count).toBe(8);
+    expect(s.heldUpTo(s.maxSeq)).toBe(8);
+    expect(s.heldUpTo(0)).toBe(1);
+    expect(s.heldUpTo(5)).toBe(6);
+    expect(s.heldUpTo(8)).toBe(6);
+    expect(s.heldUpTo(9)).toBe(7);
+    expect(s.heldUpTo(3)).toBe(4); // backwards: a recount
+    expect(s.heldUpTo(-1)).toBe(0);
+    s.appendRecords([ioExit(7, 0, 0x80, [7])]);
+    expect(s.heldUpTo(8)).toBe(7); // a new record invalidates what was counted
+  });
+
   it("keeps every record's columns and decodes the whole record on demand", () => {
     const s = new TraceStore();
     s.appendRecords([ioctl(0, "KVM_GET_API_VERSION"), ioExit(1, 0, 0x3f8, [0x48])]);

@@ -134,7 +134,8 @@ export interface RunSummaryJson {
   /** ts of the earliest and latest record seen (0 when none) */
   firstTs: number;
   lastTs: number;
-  ioctls: { count: number; failed: number; byName: Record<string, number> };
+  /** `failures`: the failed ones by "NAME ERRNO" ("KVM_RUN EINTR": a kick cut a KVM_RUN short). */
+  ioctls: { count: number; failed: number; byName: Record<string, number>; failures: Record<string, number> };
   markers: number;
   /** Records lost across all threads. */
   lost: number;
@@ -210,6 +211,7 @@ export class RunSummary {
   #ioctls = 0;
   #ioctlsFailed = 0;
   readonly #ioctlsByName = new Map<string, number>();
+  readonly #ioctlFailures = new Map<string, number>();
   #markers = 0;
   #lost = 0;
   readonly #vcpus = new Map<number, VcpuAcc>();
@@ -227,7 +229,11 @@ export class RunSummary {
         return;
       case "ioctl":
         this.#ioctls++;
-        if (rec.errno !== 0) this.#ioctlsFailed++;
+        if (rec.errno !== 0) {
+          this.#ioctlsFailed++;
+          const key = `${rec.name} ${rec.error ?? `errno ${rec.errno}`}`;
+          this.#ioctlFailures.set(key, (this.#ioctlFailures.get(key) ?? 0) + 1);
+        }
         this.#ioctlsByName.set(rec.name, (this.#ioctlsByName.get(rec.name) ?? 0) + 1);
         return;
       case "marker":
@@ -312,7 +318,7 @@ export class RunSummary {
       records: this.#records,
       firstTs: this.#records === 0 ? 0 : this.#firstTs,
       lastTs: this.#records === 0 ? 0 : this.#lastTs,
-      ioctls: { count: this.#ioctls, failed: this.#ioctlsFailed, byName: Object.fromEntries(this.#ioctlsByName) },
+      ioctls: { count: this.#ioctls, failed: this.#ioctlsFailed, byName: Object.fromEntries(this.#ioctlsByName), failures: Object.fromEntries(this.#ioctlFailures) },
       markers: this.#markers,
       lost: this.#lost,
       vcpus,
@@ -365,12 +371,20 @@ function pct(part: number, whole: number): string {
   return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "-";
 }
 
+/** What the failed ioctls were: " (1 failed: KVM_RUN EINTR, a kick cutting KVM_RUN short as designed)", "" when none. */
+function failures(io: RunSummaryJson["ioctls"]): string {
+  if (io.failed === 0) return "";
+  const parts = Object.entries(io.failures ?? {}).map(([what, n]) =>
+    `${n > 1 ? `${int(n)}× ` : ""}${what}${what === "KVM_RUN EINTR" ? ", a kick cutting KVM_RUN short as designed" : ""}`);
+  return ` (${int(io.failed)} failed${parts.length > 0 ? `: ${parts.join("; ")}` : ""})`;
+}
+
 /** A compact, fixed-width summary for a CLI's stderr. */
 export function formatSummary(s: RunSummaryJson): string {
   const lines: string[] = [];
   lines.push(
-    `${int(s.records)} records over ${duration(s.lastTs - s.firstTs)}; ${int(s.ioctls.count)} ioctls (${int(s.ioctls.failed)} failed), ` +
-      `${int(s.markers)} markers, ${int(s.lost)} lost`,
+    `${int(s.records)} records over ${duration(s.lastTs - s.firstTs)}; ${int(s.ioctls.count)} ioctls${failures(s.ioctls)}, ` +
+      `${int(s.markers)} ${s.markers === 1 ? "marker" : "markers"}, ${int(s.lost)} lost`,
   );
   for (const v of s.vcpus) {
     const inRun = v.guestNs + v.handleNs;

@@ -105,8 +105,16 @@ describe("the run summary", () => {
     for (const r of recs) s.add(r);
     const json = s.toJSON();
     expect(json).toMatchObject({ records: 6, firstTs: 1, lastTs: 6, markers: 1, lost: 9 });
-    expect(json.ioctls).toEqual({ count: 3, failed: 1, byName: { KVM_CREATE_VCPU: 2, KVM_CREATE_VM: 1 } });
+    expect(json.ioctls).toEqual({ count: 3, failed: 1, byName: { KVM_CREATE_VCPU: 2, KVM_CREATE_VM: 1 }, failures: { "KVM_CREATE_VM errno 22": 1 } });
+    expect(formatSummary(json)).toContain("3 ioctls (1 failed: KVM_CREATE_VM errno 22), 1 marker, 9 lost");
     expect(json.vcpus).toMatchObject([{ vcpu: 1, lost: 7, exits: 0 }]);
+  });
+
+  it("says that a failed KVM_RUN with EINTR is a kick", () => {
+    const s = new RunSummary();
+    s.add(ioctl({ ts: 1, name: "KVM_RUN", args: {}, ret: -1, errno: 4, error: "EINTR" }));
+    s.add(ioctl({ ts: 2, name: "KVM_RUN", args: {}, ret: -1, errno: 4, error: "EINTR" }));
+    expect(formatSummary(s.toJSON())).toContain("2 ioctls (2 failed: 2× KVM_RUN EINTR, a kick cutting KVM_RUN short as designed), 0 markers");
   });
 
   it("formats a table with counts, microseconds, time shares and the kernel split", () => {

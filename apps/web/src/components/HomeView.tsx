@@ -12,6 +12,8 @@ import { useService } from "@/lib/service-context";
 import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
 import { ImportButton } from "./ImportButton";
+import { InlineCode } from "./InlineCode";
+import { LocalDate } from "./LocalDate";
 import { RunStatusBadge } from "./RunStatusBadge";
 import { ServiceDown } from "./ServiceDown";
 import styles from "./HomeView.module.css";
@@ -36,7 +38,7 @@ const messages = defineMessages({
     allRuns: "All runs",
     noRuns: "No runs yet: start one above.",
     loading: "Loading…",
-    exits: "{n} exits",
+    exits: "{n} {n|exit|exits}",
   },
   ja: {
     intro: "下のゲストはどれも数百バイトのアセンブリで、ハイパーバイザにひとつのことをさせます。実行すると、kvmscope の VMM（qemu-kvm と同じくメインスレッド 1 本と仮想プロセッサ（vCPU）ごとのスレッド）が /dev/kvm を開き、VM と vCPU を作り、KVM_RUN から戻ってくる VM exit をひとつずつ処理する様子を観察できます。",
@@ -88,7 +90,7 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
       <h3 className={styles.cardTitle}>
         {text.title} <code className="muted small">{guest.name}</code>
       </h3>
-      <p className={styles.desc}>{text.description}</p>
+      <p className={styles.desc}><InlineCode text={text.description} /></p>
       <p className="small">
         <span className="muted">{t("shows")}: </span>
         {guest.shows.map((s) => (
@@ -185,7 +187,7 @@ export function HomeView() {
                 <li key={r.id}>
                   <Link href={`/runs/${encodeURIComponent(r.id)}`}>{r.guest ?? r.id}</Link> <RunStatusBadge run={r} />{" "}
                   <span className="muted small">
-                    {new Date(r.createdAt).toLocaleString()} · {t("exits", { n: exitTotal(r) })}
+                    <LocalDate when={r.createdAt} /> · {t("exits", { n: exitTotal(r) })}
                   </span>
                 </li>
               ))}

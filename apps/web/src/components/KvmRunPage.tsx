@@ -3,7 +3,7 @@
 // the memory KVM and the vCPU thread hand back and forth on every KVM_RUN; the union members of
 // other exit reasons are greyed, fields the record does not carry say so, and fields that changed
 // since the previous exit on the same vCPU are highlighted.
-import { memo, useMemo } from "react";
+import { memo, useMemo, useState } from "react";
 import type { ExitRecord } from "@kvmscope/shared";
 import { defineMessages, useT } from "../lib/i18n";
 import {
@@ -40,6 +40,8 @@ export const kvmRunPageMessages = defineMessages({
     kernel: "KVM, on exit",
     vmm: "VMM, before KVM_RUN",
     both: "both",
+    showOthers: "Show the other union members ({n} {n|row|rows}: the same bytes, read as another exit reason would)",
+    hideOthers: "Hide the other union members",
     changed: "changed",
     dataAt: "+data_offset",
   },
@@ -68,6 +70,8 @@ export const kvmRunPageMessages = defineMessages({
     kernel: "KVM（exit 時）",
     vmm: "VMM（KVM_RUN 前）",
     both: "両方",
+    showOthers: "ほかの共用体メンバーも表示する({n} 行:同じバイトを別の exit 理由として読んだもの)",
+    hideOthers: "ほかの共用体メンバーを隠す",
     changed: "変更あり",
     dataAt: "+data_offset",
   },
@@ -78,6 +82,8 @@ export interface KvmRunPageProps
   extends Pick<RunViewProps, "store" | "version" | "selectedSeq">, Partial<Omit<RunViewProps, "store" | "version" | "selectedSeq">> {
   /** With nothing selected, the page at the cursor (the last exit at or before it). */
   cursorSeq?: number;
+  /** Start with the other exit reasons' union members listed (the reader can toggle them). */
+  allMembers?: boolean;
 }
 
 interface PageState {
@@ -112,11 +118,13 @@ function pageAt(store: TraceStore, selectedSeq: number | null, cursorSeq: number
 
 const WRITER_KEY: Readonly<Record<Writer, "kernel" | "vmm" | "both">> = { kernel: "kernel", vmm: "vmm", both: "both" };
 
-function KvmRunPageImpl({ store, version, selectedSeq, cursorSeq }: KvmRunPageProps) {
+function KvmRunPageImpl({ store, version, selectedSeq, cursorSeq, allMembers = false }: KvmRunPageProps) {
   const t = useT(kvmRunPageMessages);
   // With a selection the cursor does not matter: leave it out so scrubbing does not recompute.
   const cursor = selectedSeq === null ? cursorSeq : undefined;
   const page = useMemo(() => pageAt(store, selectedSeq, cursor), [store, version, selectedSeq, cursor]);
+  // The union holds one member per exit reason: this exit's is shown, the ~40 others on demand.
+  const [showOthers, setShowOthers] = useState(allMembers);
 
   if (page === null) {
     return (
@@ -129,13 +137,15 @@ function KvmRunPageImpl({ store, version, selectedSeq, cursorSeq }: KvmRunPagePr
 
   const { rec, prev, rows, via } = page;
   const member = memberForReason(rec.code);
+  const unionRows = rows.filter((r) => r.member !== "header" && r.member !== "sync_regs");
+  const others = unionRows.filter((r) => !r.active).length;
   const groups: { key: string; label: string; rows: KvmRunRow[] }[] = [
     { key: "header", label: t("header"), rows: rows.filter((r) => r.member === "header") },
     {
       key: "union",
       label: member === null ? t("unionNone", { reason: rec.reason }) : t("union", { member }),
-      // The member in use first, then the others (greyed).
-      rows: [...rows.filter((r) => r.member !== "header" && r.member !== "sync_regs" && r.active), ...rows.filter((r) => r.member !== "header" && r.member !== "sync_regs" && !r.active)],
+      // The member in use first, then (when asked for) the others, greyed.
+      rows: [...unionRows.filter((r) => r.active), ...(showOthers ? unionRows.filter((r) => !r.active) : [])],
     },
     { key: "sync", label: t("syncRegs"), rows: rows.filter((r) => r.member === "sync_regs") },
   ];
@@ -190,6 +200,11 @@ function KvmRunPageImpl({ store, version, selectedSeq, cursorSeq }: KvmRunPagePr
           ))}
         </table>
       </div>
+      {others > 0 && (
+        <button type="button" className="small" aria-expanded={showOthers} onClick={() => setShowOthers((v) => !v)} data-testid="kvm-run-others">
+          {showOthers ? t("hideOthers") : t("showOthers", { n: others })}
+        </button>
+      )}
     </section>
   );
 }

@@ -4,8 +4,11 @@
 // that issued it, and the qemu-kvm 0.14 function that did the same. Clicking a step that has a
 // record selects that record.
 import { memo, useEffect, useMemo, useRef } from "react";
-import { defineMessages, useT } from "../lib/i18n";
+import { defineMessages, useLang, useT, type Lang } from "../lib/i18n";
+import { outcomeLabel } from "../lib/outcomes";
 import { formatDuration, formatOffset, lifecycleAt, type LifecycleStep } from "../lib/lifecycle";
+import { formatCount } from "../lib/format";
+import { formatIoctlArgs } from "../lib/explain";
 import type { RunViewProps } from "../lib/view-props";
 import styles from "./Lifecycle.module.css";
 
@@ -32,7 +35,7 @@ const messages = defineMessages({
     createVcpu: "KVM_CREATE_VCPU (vCPU {n})",
     release: "all vCPUs exist: released together (qemu_system_ready)",
     firstRun: "first KVM_RUN of vCPU {n}",
-    exitLoop: "exit loop: {count} exits",
+    exitLoop: "exit loop: {count} {count|exit|exits}",
     exitLoopIdle: "exit loop",
     loopIoctls: "also in the loop: {list}",
     closeVcpu: "close (the vCPU fd)",
@@ -78,12 +81,12 @@ const messages = defineMessages({
 
 type T = (key: keyof typeof messages.en, vars?: Readonly<Record<string, string | number>>) => string;
 
-function labelOf(step: LifecycleStep, t: T): string {
+function labelOf(step: LifecycleStep, t: T, lang: Lang): string {
   switch (step.event) {
     case "release": return t("release");
     case "first-run": return t("firstRun", { n: step.vcpu ?? 0 });
-    case "exit-loop": return step.state === "pending" ? t("exitLoopIdle") : t("exitLoop", { count: (step.count ?? 0).toLocaleString("en-US") });
-    case "end": return step.outcome !== undefined ? t("endOutcome", { outcome: step.outcome }) : t("end");
+    case "exit-loop": return step.state === "pending" ? t("exitLoopIdle") : t("exitLoop", { count: formatCount(step.count ?? 0) });
+    case "end": return step.outcome !== undefined ? t("endOutcome", { outcome: outcomeLabel(step.outcome, lang) }) : t("end");
     default: break;
   }
   if (step.id.startsWith("create-vcpu-")) return t("createVcpu", { n: step.vcpu ?? 0 });
@@ -104,15 +107,14 @@ function detailOf(step: LifecycleStep, t: T): string | null {
   if (step.event === "exit-loop") {
     const parts: string[] = [];
     if (step.countByVcpu !== undefined && step.countByVcpu.length > 1) {
-      parts.push(step.countByVcpu.map((n, v) => `${t("vcpu", { n: v })}: ${n.toLocaleString("en-US")}`).join(" · "));
+      parts.push(step.countByVcpu.map((n, v) => `${t("vcpu", { n: v })}: ${formatCount(n)}`).join(" · "));
     }
     const loop = Object.entries(step.loopIoctls ?? {});
     if (loop.length > 0) parts.push(t("loopIoctls", { list: loop.map(([name, n]) => `${name} ×${n}`).join(", ") }));
     return parts.length > 0 ? parts.join(" — ") : null;
   }
   if (step.args !== undefined) {
-    const entries = Object.entries(step.args);
-    if (entries.length > 0) return entries.map(([k, v]) => `${k}=${Number.isInteger(v) && v > 0xffff ? `0x${v.toString(16)}` : v}`).join(" ");
+    if (Object.keys(step.args).length > 0) return formatIoctlArgs(step.args);
   }
   return null;
 }
@@ -122,6 +124,7 @@ const basename = (file: string): string => file.slice(file.lastIndexOf("/") + 1)
 function LifecycleView(props: LifecycleProps) {
   const { store, version, cursorSeq, selectedSeq, onSelect, vcpus, irqchip, outcome, highlight } = props;
   const t = useT(messages);
+  const { lang } = useLang();
   // Keyed on the outcome's name, so a caller building a fresh object each render costs nothing.
   const outcomeName = typeof outcome?.outcome === "string" ? outcome.outcome : undefined;
   const lifecycle = useMemo(
@@ -188,7 +191,7 @@ function LifecycleView(props: LifecycleProps) {
                 <span className={styles.mark} aria-hidden="true">{step.state === "done" ? "✓" : step.state === "failed" ? "✗" : "○"}</span>
                 <span className="sr-only">{t(step.state)}</span>
                 <span className={styles.label}>
-                  <span className={step.event === undefined ? "mono" : undefined}>{labelOf(step, t)}</span>
+                  <span className={step.event === undefined ? "mono" : undefined}>{labelOf(step, t, lang)}</span>
                   {detail !== null && <span className={`${styles.detail} small muted mono`}>{detail}</span>}
                 </span>
                 <span className={`${styles.thread} small`}>{threadLabel(step.thread, t)}</span>

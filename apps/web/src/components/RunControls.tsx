@@ -3,7 +3,7 @@
 // an exit breakpoint) and, for any run, the replay scrubber, exports and a shareable link.
 import { memo, useState } from "react";
 import { type BreakCondition, EXIT_REASON_NAMES, type ExportFormat } from "@kvmscope/shared";
-import { parseNumber } from "@/lib/format";
+import { formatCount, parseNumber } from "@/lib/format";
 import { defineMessages, useT } from "@/lib/i18n";
 import styles from "./RunControls.module.css";
 
@@ -11,12 +11,12 @@ const messages = defineMessages({
   en: {
     pause: "Pause", resume: "Resume", step: "Step one exit", stepN: "Step", stop: "Stop",
     stepCount: "exits to step",
-    slow: "Slow motion", slowOff: "off", slowRate: "{n} exit/s",
+    slow: "Slow motion", slowOff: "off", slowRate: "{n} {n|exit|exits}/s",
     keys: "Keys: space = pause/resume (play in a replay), n = one exit",
     breakTitle: "Exit breakpoint", reason: "reason", anyReason: "any reason", port: "port", addr: "address", vcpu: "vCPU", direction: "direction", any: "any",
     arm: "Pause at the next match", armed: "armed: pauses after the next exit matching {what}",
     replay: "Replay", play: "Play", pausePlay: "Pause", speed: "speed", toEnd: "Follow the newest",
-    position: "record {seq} of {max}",
+    position: "record {n} of {total}",
     exportNd: "Export NDJSON", exportChrome: "Export Chrome / Perfetto",
     share: "Copy link to this exit", copied: "Link copied",
     notLive: "This run is not live: controls act on running VMs only.",
@@ -29,7 +29,7 @@ const messages = defineMessages({
     breakTitle: "exit ブレークポイント", reason: "理由", anyReason: "すべての理由", port: "ポート", addr: "アドレス", vcpu: "vCPU", direction: "方向", any: "すべて",
     arm: "次に一致したら一時停止", armed: "設定済み: {what} に一致する次の exit の後で一時停止します",
     replay: "リプレイ", play: "再生", pausePlay: "一時停止", speed: "速度", toEnd: "最新に追従",
-    position: "レコード {seq} / {max}",
+    position: "レコード {n} / {total}",
     exportNd: "NDJSON で書き出す", exportChrome: "Chrome / Perfetto 形式で書き出す",
     share: "この exit へのリンクをコピー", copied: "リンクをコピーしました",
     notLive: "この実行はもう動いていません。操作できるのは実行中の VM だけです。",
@@ -140,6 +140,9 @@ export const LiveControls = memo(function LiveControls(p: LiveControlProps) {
 export interface ReplayProps {
   cursorSeq: number;
   maxSeq: number;
+  /** Records held at the cursor and in all (seqs can have gaps: the position counts records). */
+  heldAtCursor: number;
+  held: number;
   following: boolean;
   playing: boolean;
   speed: number;
@@ -166,7 +169,7 @@ export const ReplayBar = memo(function ReplayBar(p: ReplayProps) {
         aria-label={t("replay")}
         data-testid="scrubber"
       />
-      <span className="mono small" data-testid="cursor-position">{t("position", { seq: Math.min(p.cursorSeq, max), max })}</span>
+      <span className="mono small" data-testid="cursor-position">{t("position", { n: formatCount(p.heldAtCursor), total: formatCount(p.held) })}</span>
       <label className="small">{t("speed")} <select value={p.speed} onChange={(e) => p.onSpeed(Number(e.target.value))}>
         {REPLAY_SPEEDS.map((s) => <option key={s} value={s}>{s}/s</option>)}
       </select></label>

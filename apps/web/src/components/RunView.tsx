@@ -9,9 +9,10 @@ import { ConsoleTranscript } from "@/lib/console-text";
 import { buildDeepLink, parseDeepLink, seqOfNthExit, type View } from "@/lib/deep-link";
 import { formatCount } from "@/lib/format";
 import { lifecycleHighlight, threadModelHighlight } from "@/lib/guide";
-import { defineMessages, useT } from "@/lib/i18n";
+import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { type ConnectionState, RunConnection } from "@/lib/live";
 import { useService } from "@/lib/service-context";
+import { endMessage } from "@/lib/outcomes";
 import { TraceStore } from "@/lib/trace-store";
 import { Console } from "./Console";
 import { KvmRunPage } from "./KvmRunPage";
@@ -31,15 +32,16 @@ const messages = defineMessages({
     gone: "This run does not exist (any more)",
     back: "Back to the guests",
     retrying: "Reconnecting in {s} s: {reason}",
-    records: "{n} records",
-    exits: "{n} exits",
+    records: "{n} {n|record|records}",
+    exits: "{n} {n|exit|exits}",
     live: "live",
     replay: "replay",
     complete: "all records loaded",
-    config: "{vcpus} vCPU · {mem} MiB · irqchip {irq} · {mode}",
+    config: "{vcpus} {vcpus|vCPU|vCPUs} · {mem} MiB · irqchip {irq} · {mode}",
+    irq_user: "user", irq_kernel: "kernel", mode_live: "live", mode_step: "step mode",
     image: "own image",
     ended: "Ended: {message}",
-    lost: "{n} records were lost (a trace ring overflowed)",
+    lost: "{n} {n|record was|records were} lost (a trace ring overflowed)",
     backToStep: "Back to the teacher's step",
     backToStepTeacher: "Back to this step",
     studentNote: "The teacher controls this run; you can look around freely.",
@@ -56,6 +58,7 @@ const messages = defineMessages({
     replay: "リプレイ",
     complete: "全レコード読み込み済み",
     config: "vCPU {vcpus} 個 · {mem} MiB · irqchip {irq} · {mode}",
+    irq_user: "ユーザー空間", irq_kernel: "カーネル内", mode_live: "連続実行", mode_step: "ステップ実行",
     image: "独自イメージ",
     ended: "終了: {message}",
     lost: "{n} 件のレコードが失われました（トレースリングのあふれ）",
@@ -95,6 +98,7 @@ function typingInto(target: EventTarget | null): boolean {
 
 export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefined }) {
   const t = useT(messages);
+  const { lang } = useLang();
   const service = useService();
   const store = useMemo(() => new TraceStore(), []);
   const transcript = useMemo(() => new ConsoleTranscript(), []);
@@ -196,7 +200,9 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const maxSeq = store.maxSeq;
   const cursorSeq = following ? maxSeq : Math.min(cursor, maxSeq);
   const mode: Mode = !following || !live ? "replay" : run?.config.mode === "step" || slow !== null ? "step" : "live";
-  const paused = run?.status === "paused";
+  // Slow motion keeps the run paused between its steps: to the reader it is running, slowly.
+  const slowing = slow !== null && live;
+  const paused = run?.status === "paused" && !slowing;
   // A breakpoint is spent once the run has paused after an exit that came after it was armed.
   const armedShown = armed !== null && !(paused && store.exitCount > armed.atExits) ? armed.when : null;
 
@@ -232,7 +238,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
     [send],
   );
   const onControl = useCallback((action: "pause" | "resume" | "stop") => {
-    if (action !== "pause") setSlow(null);
+    setSlow(null); // pausing a slow-motion run stops it where it is
     void control({ action });
   }, [control]);
   const onStep = useCallback((count: number) => void control({ action: "step", count }), [control]);
@@ -375,7 +381,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   }
 
   const lost = typeof run?.outcome?.lostRecords === "number" ? run.outcome.lostRecords : 0;
-  const endMessage = typeof run?.outcome?.message === "string" ? run.outcome.message : null;
+  const ended = endMessage(run?.outcome, lang);
   const vcpus = run?.config.vcpus ?? Math.max(1, store.vcpus.length);
 
   return (
@@ -384,9 +390,9 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
         <h1 className={styles.title}>
           {run?.guest ?? t("image")} <code className="muted small">{id}</code>
         </h1>
-        {run !== null && <RunStatusBadge run={run} />}
+        {run !== null && <RunStatusBadge run={run} slow={slowing ? slow : null} />}
         <span className="small muted">
-          {run !== null && t("config", { vcpus: run.config.vcpus, mem: run.config.memMiB, irq: run.config.irqchip, mode: run.config.mode })}
+          {run !== null && t("config", { vcpus: run.config.vcpus, mem: run.config.memMiB, irq: t(`irq_${run.config.irqchip}`), mode: t(`mode_${run.config.mode}`) })}
         </span>
         <span className="small" data-testid="record-count" data-value={store.count}>
           {t("records", { n: formatCount(store.count) })} · {t("exits", { n: formatCount(store.exitCount) })} ·{" "}
@@ -400,7 +406,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
           {error}
         </p>
       )}
-      {endMessage !== null && !live && <p className="small">{t("ended", { message: endMessage })}</p>}
+      {ended !== null && !live && <p className="small" data-testid="end-message">{t("ended", { message: ended })}</p>}
       {lost > 0 && <p className="small" style={{ color: "var(--warn)" }}>{t("lost", { n: formatCount(lost) })}</p>}
       {store.full && (
         <p className="small" style={{ color: "var(--warn)" }} data-testid="store-full">
@@ -418,7 +424,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       ) : (
         <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armedShown} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
       )}
-      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
+      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} heldAtCursor={store.heldUpTo(cursorSeq)} held={store.count} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
 
       <div className={styles.grid}>
         <div className={styles.thread} ref={panelRef("thread")}>

@@ -10,6 +10,7 @@ import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
 import { exitTotal } from "./HomeView";
 import { ImportButton } from "./ImportButton";
+import { LocalDate } from "./LocalDate";
 import { RunStatusBadge } from "./RunStatusBadge";
 import { ServiceDown } from "./ServiceDown";
 
@@ -18,13 +19,13 @@ const messages = defineMessages({
     title: "Runs",
     run: "Run", guest: "Guest", status: "Status", config: "Machine", exits: "Exits", records: "Records", duration: "Duration", created: "Started",
     more: "Older runs", none: "No runs stored yet.", image: "own image", loading: "Loading…",
-    cfg: "{vcpus} vCPU · {mem} MiB · irqchip {irq}",
+    cfg: "{vcpus} {vcpus|vCPU|vCPUs} · {mem} MiB · irqchip {irq}", irq_user: "user", irq_kernel: "kernel",
   },
   ja: {
     title: "実行履歴",
     run: "実行", guest: "ゲスト", status: "状態", config: "マシン構成", exits: "exit 数", records: "レコード数", duration: "所要時間", created: "開始",
     more: "さらに古い実行", none: "保存された実行はまだありません。", image: "独自イメージ", loading: "読み込み中…",
-    cfg: "vCPU {vcpus} 個 · {mem} MiB · irqchip {irq}",
+    cfg: "vCPU {vcpus} 個 · {mem} MiB · irqchip {irq}", irq_user: "ユーザー空間", irq_kernel: "カーネル内",
   },
 });
 
@@ -97,11 +98,11 @@ export function RunsView() {
                 <td>
                   <RunStatusBadge run={r} />
                 </td>
-                <td className="small">{t("cfg", { vcpus: r.config.vcpus, mem: r.config.memMiB, irq: r.config.irqchip })}</td>
+                <td className="small">{t("cfg", { vcpus: r.config.vcpus, mem: r.config.memMiB, irq: t(`irq_${r.config.irqchip}`) })}</td>
                 <td className="mono">{formatCount(exitTotal(r))}</td>
                 <td className="mono">{formatCount(r.recordCount)}</td>
                 <td className="mono">{durationOf(r)}</td>
-                <td className="small">{new Date(r.createdAt).toLocaleString()}</td>
+                <td className="small"><LocalDate when={r.createdAt} /></td>
               </tr>
             ))}
           </tbody>

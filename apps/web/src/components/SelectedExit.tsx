@@ -6,7 +6,7 @@ import { memo, useMemo } from "react";
 import { RecordKind } from "@kvmscope/shared";
 import { explainRecord, guestRegisters, recordFields } from "../lib/explain";
 import { defineMessages, useLang, useT } from "../lib/i18n";
-import { neighbourRow, uartDlabBefore } from "../lib/kvm-run-view";
+import { endsItsLoop, neighbourRow, uartDlabBefore } from "../lib/kvm-run-view";
 import { baseName, type CodeRef, type CodeRole, EXIT_LOOP, type QemuRole, sourceForRecord } from "../lib/source-map";
 import type { RunViewProps } from "../lib/view-props";
 import { isDivisorLatchPort } from "../lib/uart";
@@ -33,6 +33,7 @@ export const selectedExitMessages = defineMessages({
     qemuNoLine: "the article names it but elides its body",
     qemuRan: "what ran in qemu-kvm 0.14.1: {file}:{line}, in {fn}()",
     loop: "back to the loop",
+    loopEnds: "the loop ends here",
     roleHandler: "handles it",
     roleLoop: "loop",
     roleBus: "bus",
@@ -64,6 +65,7 @@ export const selectedExitMessages = defineMessages({
     qemuNoLine: "記事は名前を挙げていますが、本体は省略されています",
     qemuRan: "qemu-kvm 0.14.1 で実際に動いた行：{file}:{line}（{fn}() の中）",
     loop: "ループへ戻る",
+    loopEnds: "ここでループを抜ける",
     roleHandler: "処理",
     roleLoop: "ループ",
     roleBus: "バス",
@@ -158,6 +160,8 @@ function SelectedExitImpl({ store, version, selectedSeq, onSelect }: SelectedExi
   }
 
   const isExit = record.type === "exit";
+  // The thread's last exit (a final HLT, a SHUTDOWN): its loop ends here instead of going round again.
+  const loopLabel = isExit && endsItsLoop(store, row) ? t("loopEnds") : t("loop");
   const threadLabel = record.type === "exit" || record.type === "stats" ? `vcpu${record.vcpu}` : record.thread;
   const sameName = record.type === "exit" ? record.reason : record.type === "ioctl" ? record.name : record.type;
   const navButton = (seq: number | null, label: string, testId: string) => (
@@ -195,7 +199,7 @@ function SelectedExitImpl({ store, version, selectedSeq, onSelect }: SelectedExi
               <CodeLine refs={source.vmm} t={t} />
               {isExit && (
                 <p className="small muted">
-                  {t("loop")}: <code title={EXIT_LOOP.vmm.file}>{baseName(EXIT_LOOP.vmm.file)} {fnLabel(EXIT_LOOP.vmm)}</code>
+                  {loopLabel}: <code title={EXIT_LOOP.vmm.file}>{baseName(EXIT_LOOP.vmm.file)} {fnLabel(EXIT_LOOP.vmm)}</code>
                 </p>
               )}
             </div>
@@ -204,7 +208,7 @@ function SelectedExitImpl({ store, version, selectedSeq, onSelect }: SelectedExi
               <QemuLine q={source.qemu} t={t} />
               {isExit && (
                 <p className="small muted">
-                  {t("loop")}: <code>{EXIT_LOOP.qemu.file} {fnLabel(EXIT_LOOP.qemu)}</code>
+                  {loopLabel}: <code>{EXIT_LOOP.qemu.file} {fnLabel(EXIT_LOOP.qemu)}</code>
                 </p>
               )}
             </div>

@@ -6,6 +6,7 @@ import Link from "next/link";
 import { useEffect, useState } from "react";
 import type { Walkthrough } from "@kvmscope/shared";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
+import { InlineCode } from "./InlineCode";
 import styles from "./StepPanel.module.css";
 
 const messages = defineMessages({
@@ -102,7 +103,7 @@ export function StepPanel({ walkthrough, index, reached, revealed, answers, hidd
         ) : (
           <>
             <h2 data-testid="step-title">{step.title[lang]}</h2>
-            <p className={styles.body}>{step.body[lang]}</p>
+            <p className={styles.body}><InlineCode text={step.body[lang]} /></p>
             <p className="muted small"><Link href="/glossary" data-testid="glossary-link">{t("glossary")}</Link></p>
             <div className={styles.code} data-testid="step-code">
               <div>

@@ -21,6 +21,9 @@ import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { KvmExit, type ExitRecord } from "@kvmscope/shared";
 import { activityAt, followsSingleExits, formatRate, heatLevel, newestExitAt, type Activity } from "../lib/activity";
 import { reasonColor } from "../lib/colors";
+import { formatAccessData } from "../lib/explain";
+import { hex } from "../lib/format";
+import { endsItsLoop, LOOP_ENDING_EXITS } from "../lib/kvm-run-view";
 import { deviceOfExit, devicesFor, type DeviceId, type DeviceRef } from "../lib/devices";
 import { defineMessages, translate, useLang, type Lang } from "../lib/i18n";
 import { cancelRedraw, scheduleRedraw } from "../lib/raf";
@@ -142,13 +145,14 @@ export interface Journey {
   stages: StageKey[];
 }
 
-/** Reasons after which the vCPU thread leaves its loop instead of entering KVM_RUN again. */
-const FATAL = new Set<number>([KvmExit.SHUTDOWN, KvmExit.INTERNAL_ERROR, KvmExit.FAIL_ENTRY, KvmExit.SYSTEM_EVENT, KvmExit.UNKNOWN]);
 
 const center = (b: Box): Point => ({ x: b.x + b.w / 2, y: b.y + b.h / 2 });
 
-/** The path an exit takes through the layout: guest vCPU → KVM → thread → device → thread → KVM → guest. */
-export function exitJourney(layout: ThreadModelLayout, exit: ExitRecord): Journey {
+/**
+ * The path an exit takes through the layout: guest vCPU → KVM → thread → device → thread → KVM →
+ * guest; for the thread's last exit (`lastOfLoop`: a final HLT) or a fatal one it stops at the thread.
+ */
+export function exitJourney(layout: ThreadModelLayout, exit: ExitRecord, lastOfLoop = false): Journey {
   const i = Math.min(Math.max(0, exit.vcpu), layout.lanes.length - 1);
   const lane = layout.lanes[i]!;
   const g = center(layout.guestVcpus[i]!);
@@ -158,7 +162,7 @@ export function exitJourney(layout: ThreadModelLayout, exit: ExitRecord): Journe
   const device = deviceOfExit(exit);
   const box = device !== null ? layout.devices.find((d) => d.device === device.id) : undefined;
   const base = { seq: exit.seq, vcpu: exit.vcpu, code: exit.code, device };
-  if (FATAL.has(exit.code) || (exit.code !== KvmExit.IO && exit.code !== KvmExit.MMIO && !KNOWN_CONTINUE.has(exit.code))) {
+  if (lastOfLoop || LOOP_ENDING_EXITS.has(exit.code) || (exit.code !== KvmExit.IO && exit.code !== KvmExit.MMIO && !KNOWN_CONTINUE.has(exit.code))) {
     return { ...base, points: [g, k, th, th], stages: ["exit", "return", "stop"] };
   }
   if (device !== null) {
@@ -203,7 +207,7 @@ const messages = defineMessages({
     irqchip: "in-kernel irqchip + PIT",
     devices: "device models",
     following: "following each exit",
-    rates: "{rate} exits/s: showing rates",
+    rates: "{rate} {rate|exit|exits}/s: showing rates",
     paused: "paused",
     waiting: "no exit yet",
     exitOf: "seq {seq}: {reason} on vCPU {n}",
@@ -218,13 +222,15 @@ const messages = defineMessages({
     handleOther: "vCPU thread {n} handles {reason}",
     enter: "vCPU thread {n} calls KVM_RUN again",
     resume: "the guest continues after the instruction that exited",
+    resumeIrq: "the guest takes the interrupt: the vCPU enters its interrupt handler",
     stop: "{reason} ends the run: the thread leaves its loop",
-    ioOut: "an OUT to port {port} ({data})",
-    ioIn: "an IN from port {port} (answer {data})",
-    mmioWrite: "a {len}-byte write at {addr} ({data})",
-    mmioRead: "a {len}-byte read at {addr} (answer {data})",
+    stopHlt: "HLT with interrupts off: nothing can wake vCPU {n}, so its thread leaves the loop and closes its vCPU",
+    ioOut: "an OUT of {data} to port {port}",
+    ioIn: "an IN from port {port}, answer {data}",
+    mmioWrite: "a {len}-byte write of {data} at {addr}",
+    mmioRead: "a {len}-byte read at {addr}, answer {data}",
     nothing: "no device is there: the bus reads 0xff and drops writes",
-    diagram: "Thread model: the kvmscope process with its main thread and {n} vCPU thread(s), the kernel with /dev/kvm and KVM, the guest, and the device models",
+    diagram: "Thread model: the kvmscope process with its main thread and {n} vCPU {n|thread|threads}, the kernel with /dev/kvm and KVM, the guest, and the device models",
   },
   ja: {
     title: "スレッドモデル",
@@ -254,28 +260,27 @@ const messages = defineMessages({
     handleOther: "vCPU スレッド {n} が {reason} を処理する",
     enter: "vCPU スレッド {n} が再び KVM_RUN を呼ぶ",
     resume: "ゲストは exit した命令の次から実行を続ける",
+    resumeIrq: "ゲストが割り込みを受け付け、vCPU は割り込みハンドラに入る",
     stop: "{reason} で実行が終わる:スレッドはループを抜ける",
-    ioOut: "ポート {port} への OUT({data})",
-    ioIn: "ポート {port} からの IN(応答 {data})",
-    mmioWrite: "{addr} への {len} バイト書き込み({data})",
-    mmioRead: "{addr} からの {len} バイト読み出し(応答 {data})",
+    stopHlt: "割り込み禁止の HLT:vCPU {n} を起こせるものはないため、スレッドはループを抜けて vCPU を閉じる",
+    ioOut: "ポート {port} への OUT:{data}",
+    ioIn: "ポート {port} からの IN:応答 {data}",
+    mmioWrite: "{addr} への {len} バイト書き込み:{data}",
+    mmioRead: "{addr} からの {len} バイト読み出し:応答 {data}",
     nothing: "そこにデバイスはない:バスは読み出しに 0xff を返し、書き込みを捨てる",
     diagram: "スレッドモデル:メインスレッドと {n} 個の vCPU スレッドを持つ kvmscope プロセス、/dev/kvm と KVM を含むカーネル、ゲスト、デバイスモデル",
   },
 });
 type Key = keyof typeof messages.en;
 
-const hex = (v: number): string => `0x${v.toString(16)}`;
-const bytes = (data: readonly number[]): string => data.map((b) => b.toString(16).padStart(2, "0")).join(" ") || "–";
-
-/** What the device did with this exit, in words: "an OUT to port 0x3f8 (48)". */
+/** What the device did with this exit, in words: "an OUT of 'H' (0x48) to port 0x3f8". */
 export function exitDetail(exit: ExitRecord, lang: Lang): string {
   if (exit.io !== undefined) {
-    const v = { port: hex(exit.io.port), data: bytes(exit.io.data) };
+    const v = { port: hex(exit.io.port), data: formatAccessData(exit.io.data, exit.io.size, lang) };
     return translate(messages, lang, exit.io.direction === "out" ? "ioOut" : "ioIn", v);
   }
   if (exit.mmio !== undefined) {
-    const v = { addr: hex(exit.mmio.addr), len: exit.mmio.len, data: bytes(exit.mmio.data) };
+    const v = { addr: hex(exit.mmio.addr), len: exit.mmio.len, data: formatAccessData(exit.mmio.data, exit.mmio.len, lang) };
     return translate(messages, lang, exit.mmio.isWrite ? "mmioWrite" : "mmioRead", v);
   }
   return "";
@@ -303,8 +308,8 @@ export function stageCaptions(journey: Journey, exit: ExitRecord, lang: Lang): s
         return translate(messages, lang, key, { n, reason });
       }
       case "enter": return translate(messages, lang, "enter", { n });
-      case "resume": return translate(messages, lang, "resume");
-      case "stop": return translate(messages, lang, "stop", { reason });
+      case "resume": return translate(messages, lang, exit.code === KvmExit.IRQ_WINDOW_OPEN ? "resumeIrq" : "resume");
+      case "stop": return translate(messages, lang, exit.code === KvmExit.HLT ? "stopHlt" : "stop", { reason, n });
     }
   });
 }
@@ -548,7 +553,9 @@ function ThreadModelView(props: ThreadModelProps) {
     const rec = store.record(row);
     return rec.type === "exit" ? rec : null;
   }, [store, newestSeq]);
-  const journey = useMemo(() => (exit !== null ? exitJourney(layout, exit) : null), [layout, exit]);
+  // Whether this exit was its thread's last is known once the thread's close has arrived.
+  const last = exit !== null && endsItsLoop(store, store.rowOfSeq(exit.seq));
+  const journey = useMemo(() => (exit !== null ? exitJourney(layout, exit, last) : null), [layout, exit, last]);
   const captions = useMemo(() => (journey !== null && exit !== null ? stageCaptions(journey, exit, lang) : []), [journey, exit, lang]);
 
   const reduced = usePrefersReducedMotion();

@@ -13,10 +13,11 @@ import { memo, useCallback, useEffect, useImperativeHandle, useMemo, useRef, use
 import { ioctlName, RecordKind, type TraceRecord } from "@kvmscope/shared";
 import { KIND_COLORS, reasonColor } from "../lib/colors";
 import { formatNs, hex } from "../lib/format";
-import { defineMessages, useT } from "../lib/i18n";
+import { formatAccessData, markerText } from "../lib/explain";
+import { defineMessages, useLang, useT, type Lang } from "../lib/i18n";
 import { cancelRedraw, scheduleRedraw } from "../lib/raf";
 import { TimeScale, formatTimestamp, type TimeSpan } from "../lib/time-scale";
-import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type ExitBuckets, type RowIndex } from "../lib/timeline-model";
+import { bucketExits, hitTest, rowSpan, separateLabels, TimelineModel, visibleRange, type ExitBuckets, type RowIndex, type TimelineLabel } from "../lib/timeline-model";
 import { laneOfThread, type TraceStore } from "../lib/trace-store";
 import type { RunViewProps } from "../lib/view-props";
 import styles from "./Timeline.module.css";
@@ -52,7 +53,7 @@ export const timelineMessages = defineMessages({
     read: "read",
     write: "write",
     marker: "Marker",
-    lost: "{count} records lost",
+    lost: "{count} {count|record|records} lost",
     afterCursor: "Not yet reached at the cursor.",
   },
   ja: {
@@ -178,7 +179,7 @@ interface DrawState {
   lastSig: string;
   lastStats: DrawStats;
   buckets: Map<number, { version: number; b: ExitBuckets }>;
-  props: { store: TraceStore; cursorSeq: number; selectedSeq: number | null; mode: TimelineProps["mode"]; following: boolean; lanes: number[]; laneH: number };
+  props: { store: TraceStore; cursorSeq: number; selectedSeq: number | null; mode: TimelineProps["mode"]; following: boolean; lanes: number[]; laneH: number; lang: Lang };
 }
 
 interface Hover {
@@ -189,6 +190,7 @@ interface Hover {
 
 function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, follow, height, handleRef }: TimelineProps) {
   const t = useT(timelineMessages);
+  const { lang } = useLang();
   const model = useMemo(() => new TimelineModel(), []);
   const rootRef = useRef<HTMLElement>(null);
   const plotRef = useRef<HTMLDivElement>(null);
@@ -217,7 +219,7 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
       lastSig: "",
       lastStats: { drawMs: 0, indexMs: 0, records: 0, visited: 0, skipped: true },
       buckets: new Map(),
-      props: { store, cursorSeq, selectedSeq, mode, following, lanes, laneH },
+      props: { store, cursorSeq, selectedSeq, mode, following, lanes, laneH, lang },
     };
   }
   const st = stRef.current;
@@ -237,7 +239,7 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
       const h = Math.round(AXIS_H + p.lanes.length * p.laneH);
       const scale = resolveScale(st, model, p.store, w, p.following);
       const dpr = window.devicePixelRatio || 1;
-      const sig = `${model.version}|${scale.start}|${scale.end}|${w}|${h}|${dpr}|${p.cursorSeq}|${p.selectedSeq}|${p.mode}|${st.themeStamp}|${p.lanes.join(",")}`;
+      const sig = `${model.version}|${scale.start}|${scale.end}|${w}|${h}|${dpr}|${p.cursorSeq}|${p.selectedSeq}|${p.mode}|${st.themeStamp}|${p.lanes.join(",")}|${p.lang}`;
       if (!force && sig === st.lastSig) {
         st.lastStats = { ...st.lastStats, skipped: true, drawMs: performance.now() - started, indexMs };
         return st.lastStats;
@@ -251,7 +253,7 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
       const painted = paint(ctx, {
         store: p.store, model, scale, lanes: p.lanes, laneH: p.laneH, w, h, dpr: bw / w,
         theme: readTheme(root), cursorTs: cursorTime(p.store, p.cursorSeq), selectedRow: p.selectedSeq === null ? -1 : p.store.rowOfSeq(p.selectedSeq),
-        buckets: st.buckets,
+        buckets: st.buckets, lang: p.lang,
       });
       st.lastSig = sig;
       const drawMs = performance.now() - started;
@@ -271,9 +273,9 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
   const requestDraw = useCallback(() => scheduleRedraw(st, () => draw(false)), [st, draw]);
 
   useEffect(() => {
-    st.props = { store, cursorSeq, selectedSeq, mode, following, lanes, laneH };
+    st.props = { store, cursorSeq, selectedSeq, mode, following, lanes, laneH, lang };
     requestDraw();
-  }, [st, requestDraw, store, version, cursorSeq, selectedSeq, mode, following, lanes, laneH]);
+  }, [st, requestDraw, store, version, cursorSeq, selectedSeq, mode, following, lanes, laneH, lang]);
 
   useEffect(() => {
     // The run page turning following back on (its own "follow" button) re-attaches the view too.
@@ -543,7 +545,7 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
           />
           {empty && <p className={`${styles.empty} muted`}>{t("empty")}</p>}
           {hover !== null && hoverRecord !== null && (
-            <Tooltip x={hover.x} y={hover.y} width={st.cssW} height={cssH}>
+            <Tooltip x={hover.x} y={hover.y} width={st.cssW}>
               <RecordSummary rec={hoverRecord} t={t} afterCursor={hoverRecord.seq > cursorSeq} />
             </Tooltip>
           )}
@@ -562,13 +564,13 @@ function LegendItem({ color, children }: { color: string; children: ReactNode })
   );
 }
 
-function Tooltip({ x, y, width, height, children }: { x: number; y: number; width: number; height: number; children: ReactNode }) {
-  // Opens away from the nearer edges so that it never covers the mouse or leaves the panel.
+function Tooltip({ x, y, width, children }: { x: number; y: number; width: number; children: ReactNode }) {
+  // Opens away from the nearer side edge, and always downwards: opening upwards from a low lane
+  // it covered the legend above the plot (a few lanes are shorter than the tooltip).
   const style: Record<string, number> = {};
   if (x > width / 2) style.right = width - x + 14;
   else style.left = x + 14;
-  if (y > height / 2) style.bottom = height - y + 10;
-  else style.top = y + 14;
+  style.top = y + 14;
   return (
     <div className={styles.tooltip} style={style} role="tooltip" data-testid="timeline-tooltip">
       {children}
@@ -582,13 +584,15 @@ function threadLabel(thread: string, t: T): string {
   return thread === "main" ? t("main") : t("vcpu", { n: thread.slice(4) });
 }
 
-function bytes(data: readonly number[]): string {
-  const shown = data.slice(0, 8).map((b) => b.toString(16).padStart(2, "0"));
-  return data.length > 8 ? `${shown.join(" ")} …` : shown.join(" ");
+/** An access's data as the guest meant it ("'H' (0x48)", "0x1badc0de"), the first 16 bytes of a longer one. */
+function accessData(data: readonly number[], size: number, lang: Lang): string {
+  const shown = formatAccessData(data.slice(0, 16), size, lang);
+  return data.length > 16 ? `${shown} …` : shown;
 }
 
 /** The tooltip's text for one record: every value is a React text child, never markup. */
 export function RecordSummary({ rec, t, afterCursor }: { rec: TraceRecord; t: T; afterCursor: boolean }) {
+  const { lang } = useLang();
   let title: string;
   const rows: [string, string, boolean?][] = [];
   switch (rec.type) {
@@ -599,12 +603,12 @@ export function RecordSummary({ rec, t, afterCursor }: { rec: TraceRecord; t: T;
       if (rec.io !== undefined) {
         const io = rec.io;
         rows.push([t("port"), `${hex(io.port)} ${io.direction} · ${io.size} B${io.count > 1 ? ` × ${io.count}` : ""}`]);
-        if (io.data.length > 0) rows.push([t("data"), bytes(io.data)]);
+        if (io.data.length > 0) rows.push([t("data"), accessData(io.data, io.size, lang)]);
       }
       if (rec.mmio !== undefined) {
         const m = rec.mmio;
         rows.push([t("addr"), `${hex(m.addr)} ${m.isWrite ? t("write") : t("read")} · ${m.len} B`]);
-        if (m.data.length > 0) rows.push([t("data"), bytes(m.data)]);
+        if (m.data.length > 0) rows.push([t("data"), accessData(m.data, m.len, lang)]);
       }
       break;
     case "ioctl":
@@ -614,7 +618,7 @@ export function RecordSummary({ rec, t, afterCursor }: { rec: TraceRecord; t: T;
       break;
     case "marker":
       title = t("marker");
-      rows.push([t("text"), rec.text, true], [t("seq"), String(rec.seq)], [t("thread"), threadLabel(rec.thread, t)], [t("time"), formatTimestamp(rec.ts)]);
+      rows.push([t("text"), markerText(rec.thread, rec.text, lang), true], [t("seq"), String(rec.seq)], [t("thread"), threadLabel(rec.thread, t)], [t("time"), formatTimestamp(rec.ts)]);
       break;
     case "lost":
       title = t("lost", { count: rec.count });
@@ -694,14 +698,10 @@ interface PaintInput {
   cursorTs: number | null;
   selectedRow: number;
   buckets: Map<number, { version: number; b: ExitBuckets }>;
+  lang: Lang;
 }
 
-interface Label {
-  x: number;
-  y: number;
-  text: string;
-  maxW: number;
-}
+type Label = TimelineLabel;
 
 function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: number; visited: number } {
   const { store, model, scale, lanes, laneH, w, h, dpr, theme } = inp;
@@ -765,7 +765,7 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
       paintBuckets(ctx, b, geom, 1 / dpr, theme);
       records += b.records;
     }
-    const o = paintOthers(ctx, store, l.others, scale, geom, w, theme, labels);
+    const o = paintOthers(ctx, store, l.others, scale, geom, w, theme, labels, inp.lang);
     records += o.records;
     visited += o.visited;
   }
@@ -774,7 +774,7 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
   if (labels.length > 0) {
     ctx.fillStyle = theme.fg;
     ctx.font = font;
-    for (const lb of labels) fitText(ctx, lb);
+    for (const lb of separateLabels(labels, LABEL_MIN_PX)) fitText(ctx, lb);
   }
 
   // Replay: what has not happened yet at the cursor is veiled.
@@ -928,7 +928,7 @@ function paintExits(
 
 function paintOthers(
   ctx: CanvasRenderingContext2D, store: TraceStore, idx: RowIndex,
-  scale: TimeScale, g: LaneGeometry, w: number, theme: Theme, labels: Label[],
+  scale: TimeScale, g: LaneGeometry, w: number, theme: Theme, labels: Label[], lang: Lang,
 ): { records: number; visited: number } {
   if (idx.length === 0) return { records: 0, visited: 0 };
   const r = visibleRange(idx, scale.start, scale.end);
@@ -971,7 +971,7 @@ function paintOthers(
         const room = Math.min(next, w) - x - 12;
         if (room >= LABEL_MIN_PX) {
           const rec = store.record(row);
-          if (rec.type === "marker") labels.push({ x: x + 9, y: (g.stripTop + g.stripBottom) / 2, text: rec.text, maxW: room });
+          if (rec.type === "marker") labels.push({ x: x + 9, y: (g.stripTop + g.stripBottom) / 2, text: markerText(rec.thread, rec.text, lang), maxW: room });
         }
       } else {
         lost.rect(x - 1.5, g.top, 3, g.bottom - g.top);

@@ -6,7 +6,7 @@ import {
   errnoName, type ExitRecord, type IoctlRecord, type IoPayload, KvmExit, type MmioPayload, type TraceRecord,
 } from "@kvmscope/shared";
 import { rangeOfAddress, rangeOfPort } from "./devices";
-import { hex } from "./format";
+import { formatCount, hex } from "./format";
 import type { Lang } from "./i18n";
 import { LCR_DLAB, MCR_LOOPBACK, UART_REG } from "./uart";
 
@@ -105,6 +105,22 @@ export function littleEndian(data: readonly number[]): number {
   let v = 0;
   for (let i = Math.min(data.length, 4) - 1; i >= 0; i--) v = v * 256 + (data[i] ?? 0);
   return v;
+}
+
+/**
+ * The data of an access `size` bytes wide as the guest meant it: bytes as characters
+ * ("'H' (0x48)"), wider accesses as little-endian values ("0x1badc0de"), one per access.
+ */
+export function formatAccessData(data: readonly number[], size: number, lang: Lang): string {
+  if (data.length === 0) return "—";
+  if (size <= 1) return formatBytes(data, lang);
+  const out: string[] = [];
+  for (let i = 0; i < data.length; i += size) {
+    const chunk = data.slice(i, i + size);
+    const lo = littleEndian(chunk.slice(0, 4));
+    out.push(chunk.length > 4 ? `0x${littleEndian(chunk.slice(4)).toString(16)}${lo.toString(16).padStart(8, "0")}` : hex(lo, chunk.length * 2));
+  }
+  return out.join(", ");
 }
 
 function bytesHex(data: readonly number[]): string {
@@ -487,6 +503,20 @@ export const KVM_CAP_NAMES: Readonly<Record<number, string>> = {
   203: "KVM_CAP_BINARY_STATS_FD",
 };
 
+/** Ioctl arguments that are addresses, sizes or bit masks: shown in hex. */
+const HEX_ARG_KEYS = new Set(["rip", "addr", "guestPhysAddr", "memorySize", "cr0", "efer", "control"]);
+
+/** One ioctl argument as the pages show it: "cap=KVM_CAP_MAX_VCPUS (66)", "rip=0x7c00", "vcpuId=0". */
+export function formatIoctlArg(key: string, value: number): string {
+  if (key === "cap") return `cap=${KVM_CAP_NAMES[value] ?? "KVM_CAP"} (${value})`;
+  return `${key}=${HEX_ARG_KEYS.has(key) && Number.isInteger(value) ? hex(value) : String(value)}`;
+}
+
+/** An ioctl's arguments, `sep` between them. */
+export function formatIoctlArgs(args: Readonly<Record<string, number>>, sep = " "): string {
+  return Object.entries(args).map(([k, v]) => formatIoctlArg(k, v)).join(sep);
+}
+
 /** KVM_MP_STATE_* by value (<linux/kvm.h>). */
 export const KVM_MP_STATE_NAMES: readonly string[] = [
   "KVM_MP_STATE_RUNNABLE", "KVM_MP_STATE_UNINITIALIZED", "KVM_MP_STATE_INIT_RECEIVED", "KVM_MP_STATE_HALTED",
@@ -511,6 +541,23 @@ export interface ExplainContext {
   uartDlab?: boolean;
 }
 
+/**
+ * A marker's text for the page: the notes the VMM itself writes, in the reader's language (the
+ * release on the main thread, a breakpoint's pause); anything else (a line the guest printed) as written.
+ */
+export function markerText(thread: string, text: string, lang: Lang): string {
+  const release = thread === "main" ? /^all (\d+) vCPU thread\(s\) created their vCPU; releasing them \(qemu_system_ready\)$/.exec(text) : null;
+  if (release !== null) {
+    const n = Number(release[1]);
+    return lang === "ja"
+      ? `${n} 個の vCPU スレッドすべてが vCPU を作成した。スレッドを解放する (qemu_system_ready)`
+      : `${n === 1 ? "the vCPU thread has" : `all ${n} vCPU threads have`} created ${n === 1 ? "its vCPU" : "their vCPUs"}; releasing ${n === 1 ? "it" : "them"} (qemu_system_ready)`;
+  }
+  const bp = thread !== "main" ? /^breakpoint: paused after (KVM_EXIT_\w+) on vCPU (\d+)$/.exec(text) : null;
+  if (bp !== null && lang === "ja") return `ブレークポイント: vCPU ${bp[2]} の ${bp[1]} の後で一時停止`;
+  return text;
+}
+
 export function explainRecord(record: TraceRecord, lang: Lang, ctx: ExplainContext = {}): Explanation {
   const p = PHRASES[lang];
   switch (record.type) {
@@ -519,7 +566,7 @@ export function explainRecord(record: TraceRecord, lang: Lang, ctx: ExplainConte
     case "ioctl":
       return explainIoctl(record, p);
     case "marker":
-      return { headline: lang === "ja" ? "マーカー" : "marker", sentence: p.marker(record.thread, record.text), docUrl: null };
+      return { headline: lang === "ja" ? "マーカー" : "marker", sentence: p.marker(record.thread, markerText(record.thread, record.text, lang)), docUrl: null };
     case "stats":
       return { headline: "KVM_GET_STATS_FD", sentence: p.stats(record.vcpu, Object.keys(record.counters).length), docUrl: ioctlDocUrl("KVM_GET_STATS_FD") };
     case "lost":
@@ -757,7 +804,7 @@ function explainIoctl(rec: IoctlRecord, p: Phrases): Explanation {
       break;
     }
     default:
-      s = q.unknown(rec.name, Object.entries(a).map(([k, v]) => `${k}=${v}`).join(", "));
+      s = q.unknown(rec.name, formatIoctlArgs(a, ", "));
       break;
   }
   if (rec.errno !== 0 && !failedRun) s += p.failed(`${rec.error ?? errnoName(rec.errno) ?? "errno"} (${rec.errno})`);
@@ -792,12 +839,17 @@ export function recordFields(record: TraceRecord, lang: Lang): RecordField[] {
       const key = prefix === "" ? k : `${prefix}.${k}`;
       if (Array.isArray(v)) {
         const nums = v as unknown[];
-        const isBytes = key === "io.data" || key === "mmio.data" || key === "internal.insn";
-        out.push({ key, value: isBytes ? formatBytes(nums as number[], lang) : nums.map((x) => (typeof x === "number" ? hex(x) : String(x))).join(", ") });
+        const data = nums as number[];
+        const value = record.type === "exit" && key === "io.data" && record.io !== undefined ? formatAccessData(data, record.io.size, lang)
+          : record.type === "exit" && key === "mmio.data" && record.mmio !== undefined ? formatAccessData(data, record.mmio.len, lang)
+          : key === "internal.insn" ? formatBytes(data, lang)
+          : nums.map((x) => (typeof x === "number" ? hex(x) : String(x))).join(", ");
+        out.push({ key, value });
       } else if (v !== null && typeof v === "object") {
         walk(v as object, key);
       } else if (typeof v === "number") {
-        out.push({ key, value: HEX_KEYS.has(key) ? `${hex(v)} (${v})` : NS_KEYS.has(key) ? `${v.toLocaleString("en-US")} ns` : String(v) });
+        const arg = prefix === "args" && record.type === "ioctl" ? formatIoctlArg(k, v).slice(k.length + 1) : null;
+        out.push({ key, value: HEX_KEYS.has(key) ? `${hex(v)} (${v})` : NS_KEYS.has(key) ? `${formatCount(v)} ns` : arg ?? String(v) });
       } else {
         out.push({ key, value: String(v) });
       }

@@ -31,3 +31,38 @@ export function parseNumber(text: string): number | undefined {
   if (/^\d+$/.test(s)) return Number(s);
   return undefined;
 }
+
+const DATE_FORMATS = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * A date and time for the page's language: "8 Dec 2026, 01:51" in English, "2026/12/08 1:51" in
+ * Japanese (the reader's time zone; `timeZone` for tests). The one date formatter of the pages.
+ */
+export function formatDate(when: string | number | Date, lang: "en" | "ja", timeZone?: string): string {
+  const d = when instanceof Date ? when : new Date(when);
+  if (Number.isNaN(d.getTime())) return "–";
+  const key = `${lang}|${timeZone ?? ""}`;
+  let f = DATE_FORMATS.get(key);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short", ...(timeZone !== undefined ? { timeZone } : {}) });
+    DATE_FORMATS.set(key, f);
+  }
+  return f.format(d);
+}
+
+/**
+ * "run `hello` now" → [text "run ", code "hello", text " now"]: Markdown-style code spans. A
+ * backtick without a partner stays as written; an empty pair (``) is text.
+ */
+export function splitCodeSpans(text: string): { code: boolean; text: string }[] {
+  const out: { code: boolean; text: string }[] = [];
+  const re = /`([^`]+)`/g;
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m.index > last) out.push({ code: false, text: text.slice(last, m.index) });
+    out.push({ code: true, text: m[1]! });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length || out.length === 0) out.push({ code: false, text: text.slice(last) });
+  return out;
+}

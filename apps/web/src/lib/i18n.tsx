@@ -19,10 +19,19 @@ export function defineMessages<K extends string>(m: Messages<K>): Messages<K> {
   return m;
 }
 
-/** Fills `{name}` placeholders; a placeholder with no value stays as written (easy to spot). */
+/**
+ * Fills `{name}` placeholders; a placeholder with no value stays as written (easy to spot).
+ * `{name|one|other}` picks the English singular or plural by the value: "{n} {n|exit|exits}"
+ * reads "1 exit", "2 exits", "1,024 exits" (a formatted string counts as its digits).
+ */
 export function fill(template: string, vars?: Readonly<Record<string, string | number>>): string {
   if (vars === undefined) return template;
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in vars ? String(vars[name]) : whole));
+  return template.replace(/\{(\w+)(?:\|([^|{}]*)\|([^|{}]*))?\}/g, (whole, name: string, one?: string, other?: string) => {
+    if (!(name in vars)) return whole;
+    const v = vars[name]!;
+    if (one === undefined) return String(v);
+    return Number(typeof v === "number" ? v : v.replace(/,/g, "")) === 1 ? one : other!;
+  });
 }
 
 /** The text of `key` in `lang`, outside React (pure code, tests). */

@@ -3,9 +3,9 @@
 // record carries only part of the page; every field says whether its value is known from the
 // record or not recorded, and which side writes it. Offsets are x86-64, from <linux/kvm.h>
 // (a test compiles offsetof() against the installed header and compares).
-import { EXIT_IO, type ExitRecord, KvmExit, MAIN_THREAD, RecordKind } from "@kvmscope/shared";
+import { EXIT_IO, type ExitRecord, ioctlId, KvmExit, MAIN_THREAD, RecordKind } from "@kvmscope/shared";
 import type { TraceStore } from "./trace-store";
-import { formatByte, littleEndian } from "./explain";
+import { formatAccessData } from "./explain";
 import { hex } from "./format";
 import { COM1, LCR_DLAB, UART_REG } from "./uart";
 
@@ -124,11 +124,11 @@ function valueOf(path: string, rec: ExitRecord): string | null {
     case "io.count": return io ? String(io.count) : null;
     case "io data": {
       if (!io) return null;
-      const shown = io.size === 1 ? io.data.map((b) => formatByte(b, "en")).join(", ") : chunks(io.data, io.size).map((c) => hex(littleEndian(c))).join(", ");
+      const shown = formatAccessData(io.data, io.size, "en");
       return io.truncated === true ? `${shown}, … (${io.dataLen ?? "?"} B)` : shown;
     }
     case "mmio.phys_addr": return mmio ? hex(mmio.addr) : null;
-    case "mmio.data": return mmio ? mmio.data.map((b) => b.toString(16).padStart(2, "0")).join(" ") : null;
+    case "mmio.data": return mmio ? formatAccessData(mmio.data, mmio.len, "en") : null;
     case "mmio.len": return mmio ? String(mmio.len) : null;
     case "mmio.is_write": return mmio ? flag(mmio.isWrite) : null;
     case "hw.hardware_exit_reason": return rec.unknown ? hex(rec.unknown.hardwareExitReason) : null;
@@ -151,12 +151,6 @@ function valueOf(path: string, rec: ExitRecord): string | null {
     // counts, the dirty/valid masks and RFLAGS beyond IF are not in the record.
     default: return null;
   }
-}
-
-function chunks(data: readonly number[], size: number): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i + size <= data.length; i += size) out.push(data.slice(i, i + size));
-  return out;
 }
 
 function writtenBy(f: KvmRunField, rec: ExitRecord): Writer {
@@ -201,6 +195,29 @@ export function neighbourRow(store: TraceStore, row: number, dir: -1 | 1, sameCo
     if (store.kind[r] === kind && store.thread[r] === thread && (!sameCode || store.code[r] === code)) return r;
   }
   return -1;
+}
+
+/** Exit reasons after which the vCPU thread leaves its loop instead of entering KVM_RUN again. */
+export const LOOP_ENDING_EXITS: ReadonlySet<number> = new Set<number>([KvmExit.SHUTDOWN, KvmExit.INTERNAL_ERROR, KvmExit.FAIL_ENTRY, KvmExit.SYSTEM_EVENT, KvmExit.UNKNOWN]);
+
+const CLOSE = ioctlId("close");
+const LAST_EXIT_SCAN_LIMIT = 200_000;
+
+/**
+ * True when the exit at `row` ends its vCPU thread's loop: a reason that always does (SHUTDOWN,
+ * ...), or the thread's next record (statistics aside) is the close of its vCPU fd (a final HLT
+ * with interrupts off). False while the thread's next record is another exit or has not arrived.
+ */
+export function endsItsLoop(store: TraceStore, row: number): boolean {
+  if (!(row >= 0 && row < store.count) || store.kind[row] !== RecordKind.Exit) return false;
+  if (LOOP_ENDING_EXITS.has(store.code[row]!)) return true;
+  const thread = store.thread[row]!;
+  const end = Math.min(store.count, row + 1 + LAST_EXIT_SCAN_LIMIT);
+  for (let r = row + 1; r < end; r++) {
+    if (store.thread[r] !== thread || store.kind[r] === RecordKind.Stats) continue;
+    return store.kind[r] === RecordKind.Ioctl && store.code[r] === CLOSE;
+  }
+  return false;
 }
 
 /**

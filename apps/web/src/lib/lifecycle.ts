@@ -381,7 +381,10 @@ export function lifecycleAt(store: TraceStore, cursorSeq: number, options: Lifec
   {
     const st = end.step;
     const closeKvm = byId.get("close-kvm")!;
-    if (options.outcome) {
+    // The outcome is the run's, known before the cursor gets there: a cursor before the last
+    // close (or, with no close recorded, before the newest record) has not reached the end yet.
+    const reached = closeKvm.step.state !== "pending" || cursorSeq >= store.maxSeq;
+    if (options.outcome && reached) {
       st.state = "done";
       st.outcome = options.outcome.outcome;
       st.label = options.outcome.outcome;

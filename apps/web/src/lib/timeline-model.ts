@@ -583,3 +583,32 @@ export function hitTest(store: TraceStore, model: TimelineModel, lane: number, t
   }
   return best;
 }
+
+/** A text label the timeline draws: at (x, y), cut to maxW pixels. */
+export interface TimelineLabel {
+  x: number;
+  y: number;
+  text: string;
+  maxW: number;
+}
+
+/**
+ * Labels on one line never overlap: exits, ioctls and markers of a lane place their labels
+ * independently, so each is cut to end `gap` px before the next label on the same line, and one
+ * left with less than `minW` px is dropped. Returns the labels to draw, left to right per line.
+ */
+export function separateLabels<L extends TimelineLabel>(labels: readonly L[], minW: number, gap = 6): L[] {
+  const sorted = [...labels].sort((a, b) => a.y - b.y || a.x - b.x);
+  const out: L[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const lb = sorted[i]!;
+    const prev = out[out.length - 1];
+    // A label starting where the one kept before it may still be drawn (same line, too close) goes.
+    if (prev !== undefined && prev.y === lb.y && lb.x < prev.x + minW + gap) continue;
+    let maxW = lb.maxW;
+    const next = sorted[i + 1];
+    if (next !== undefined && next.y === lb.y) maxW = Math.min(maxW, next.x - lb.x - gap);
+    if (maxW >= minW) out.push({ ...lb, maxW });
+  }
+  return out;
+}

@@ -183,6 +183,34 @@ export class TraceStore {
     return this.sparseSeqRow.get(seq) ?? -1;
   }
 
+  private heldCache = { version: -1, seq: -1, n: 0 };
+
+  /**
+   * How many held records have a seq at or before `seq` (a replay's "record n of count": seqs can
+   * have gaps, e.g. in an imported trace). O(1) at the newest record; moving forward costs the
+   * distance moved, moving back a recount.
+   */
+  heldUpTo(seq: number): number {
+    if (seq >= this.maxSeq) return this.count;
+    if (seq < 0) return 0;
+    const c = this.heldCache;
+    if (c.version !== this.version || seq < c.seq) {
+      c.version = this.version;
+      c.seq = -1;
+      c.n = 0;
+    }
+    if (seq - c.seq > this.count) {
+      // A long way to go (or seqs far apart): one pass over the rows is shorter.
+      let n = 0;
+      for (let r = 0; r < this.count; r++) if (this.seq[r]! <= seq) n++;
+      c.n = n;
+    } else {
+      for (let s = c.seq + 1; s <= seq; s++) if (this.rowOfSeq(s) >= 0) c.n++;
+    }
+    c.seq = seq;
+    return c.n;
+  }
+
   /** The whole record at `row`, decoded (the NDJSON shape). */
   record(row: number): TraceRecord {
     if (!(row >= 0 && row < this.count)) throw new RangeError(`no row ${row} (the store holds ${this.count})`);

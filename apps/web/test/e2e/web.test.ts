@@ -34,6 +34,17 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
 
   const attr = async (page: Page, testId: string, name: string): Promise<string | null> => page.getByTestId(testId).first().getAttribute(name);
   const num = async (page: Page, testId: string, name: string): Promise<number> => Number(await attr(page, testId, name));
+  /** hello in step mode, started from the home page: its page, paused before the first exit. */
+  const startStepHello = async (): Promise<{ page: Page; id: string }> => {
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("mode-hello").selectOption("step");
+    await page.getByTestId("run-hello").click();
+    await page.waitForURL(/\/runs\/[^/?]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    return { page, id };
+  };
 
   it("runs hello from the home page: its text appears in the console and the exits are counted", async () => {
     const page = await newPage();
@@ -68,13 +79,7 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
   });
 
   it("steps a step-mode run exactly one exit per click, and the lifecycle shows where it is", async () => {
-    const page = await newPage();
-    await page.goto(app.webUrl);
-    await page.getByTestId("mode-hello").selectOption("step");
-    await page.getByTestId("run-hello").click();
-    await page.waitForURL(/\/runs\/[^/?]+$/);
-    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
-    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
+    const { page, id } = await startStepHello();
     expect(await num(page, "run-view", "data-exits")).toBe(0);
     // Before the first exit the VM, its memory and its vCPU exist: the lifecycle has lit them.
     await page.locator('[data-testid="lifecycle"] [data-state="done"]').first().waitFor();
@@ -91,6 +96,27 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     // the keyboard does the same: n takes one exit
     await page.locator("body").press("n");
     await page.locator('[data-testid="run-view"][data-exits="4"]').waitFor();
+    await page.getByTestId("stop").click();
+    await waitForRunEnd(app.serviceUrl, id);
+    await page.close();
+  });
+
+  it("shows slow motion on a paused run as running slowly, not as paused, and Pause stops it", async () => {
+    const { page, id } = await startStepHello();
+    await page.getByTestId("slow-motion").selectOption("2");
+    await page.locator('[data-testid="run-status"][data-status="slow"]').waitFor();
+    await expect(page.getByTestId("run-status")).toContainText("slow motion, 2 exits/s");
+    await page.locator('[data-testid="run-view"][data-exits="2"]').waitFor({ timeout: 20_000 });
+    // While it advances, nothing says "paused": the badge, the thread model, the button.
+    await expect(page.getByTestId("pause")).toBeVisible();
+    expect(await page.getByTestId("thread-model").locator("p").first().textContent()).not.toContain("paused");
+    await page.getByTestId("pause").click();
+    await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor();
+    await expect(page.getByTestId("resume")).toBeVisible();
+    await page.waitForTimeout(1_000); // a step already on its way when Pause was clicked lands first
+    const stopped = await num(page, "run-view", "data-exits");
+    await page.waitForTimeout(1_500);
+    expect(await num(page, "run-view", "data-exits")).toBe(stopped);
     await page.getByTestId("stop").click();
     await waitForRunEnd(app.serviceUrl, id);
     await page.close();
@@ -132,6 +158,24 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     mkdirSync(OUTPUT, { recursive: true });
     await link.screenshot({ path: join(OUTPUT, "run-page.png"), fullPage: true });
     await link.close();
+    await page.close();
+  });
+
+  it("counts a re-imported Chrome export's records the same way in the header and the replay bar", async () => {
+    const { body: run } = await api(app.serviceUrl, "POST", "/api/runs", { guest: "hello" });
+    await waitForRunEnd(app.serviceUrl, run.id);
+    const res = await fetch(`${app.serviceUrl}/api/runs/${run.id}/export?format=chrome`);
+    const file = join(tmpdir(), `kvmscope-e2e-${process.pid}-chrome.json`);
+    writeFileSync(file, await res.text());
+    const page = await newPage();
+    await page.goto(app.webUrl);
+    await page.getByTestId("import-file").setInputFiles(file);
+    await page.waitForURL((u) => u.pathname.startsWith("/runs/") && !u.pathname.endsWith(run.id));
+    await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
+    const records = await num(page, "run-view", "data-records");
+    expect(records).toBeGreaterThan(20);
+    await expect(page.getByTestId("record-count")).toContainText(`${records} records`);
+    await expect(page.getByTestId("cursor-position")).toHaveText(`record ${records} of ${records}`);
     await page.close();
   });
 
