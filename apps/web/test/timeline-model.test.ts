@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KvmExit, type ExitRecord, type IoctlRecord, type LostRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
 import { TraceStore } from "../src/lib/trace-store";
-import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex } from "../src/lib/timeline-model";
+import { bucketExits, exitsView, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex } from "../src/lib/timeline-model";
 
 // Records shaped like the VMM's: pio-loop's `out 0x80` exits, HLTs, the main thread's setup ioctls.
 let nextSeq = 0;
@@ -312,5 +312,36 @@ describe("rowSpan", () => {
     expect(rowSpan(store, 0)).toEqual({ start: 4_000, at: 10_000, end: 12_000 });
     expect(rowSpan(store, 1)).toEqual({ start: 1_000, at: 1_000, end: 1_500 });
     expect(rowSpan(store, 2)).toEqual({ start: 3_000, at: 3_000, end: 3_000 });
+  });
+});
+
+describe("exitsView: where a timeline opens", () => {
+  it("opens on the exits when the start-up would take most of the width, just before the first KVM_RUN", () => {
+    // 420 ms of start-up, then 8 ms of exits (hello run freely)
+    const v = exitsView({ start: 0, end: 428e6 }, 420e6);
+    expect(v.end).toBe(428e6);
+    expect(v.start).toBeLessThan(420e6);
+    expect(v.start).toBeGreaterThan(419e6);
+    expect((420e6 - v.start) / (v.end - v.start)).toBeLessThan(0.1); // the exits fill the width
+  });
+
+  it("shows the whole span when the start-up is a small part of it, or there are no exits", () => {
+    expect(exitsView({ start: 0, end: 10e9 }, 400e6)).toEqual({ start: 0, end: 10e9 });
+    expect(exitsView({ start: 0, end: 5e6 }, Infinity)).toEqual({ start: 0, end: 5e6 });
+  });
+
+  it("records where the first exit's KVM_RUN began", () => {
+    const store = new TraceStore();
+    const m = new TimelineModel();
+    store.appendRecords([
+      { type: "ioctl", seq: 0, ts: 1000, thread: "main", name: "KVM_CREATE_VM", fd: 3, args: { type: 0 }, ret: 4, errno: 0, durNs: 10 },
+      {
+        type: "exit", seq: 1, ts: 500_000, vcpu: 0, reason: "KVM_EXIT_HLT", code: KvmExit.HLT, rip: 0, guestNs: 2000, handleNs: 10,
+        ifFlag: false, readyForInjection: false, requestedWindow: false,
+      },
+    ]);
+    m.update(store);
+    expect(m.exitsStart).toBe(498_000);
+    expect(m.minTs).toBe(1000);
   });
 });

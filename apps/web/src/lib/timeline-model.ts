@@ -265,6 +265,8 @@ export class TimelineModel {
   minTs = Infinity;
   /** Latest time any record covers (an exit's end of handling, an ioctl's return), ns; -Infinity when empty. */
   maxTs = -Infinity;
+  /** When the first exit's KVM_RUN began (the end of the start-up: the VM, its memory and vCPU threads made), ns; Infinity before any exit. */
+  exitsStart = Infinity;
 
   // Indexed by lane number (small integers), so the per-row lookup is an array load.
   private byLane: (LaneRows | undefined)[] = [];
@@ -309,6 +311,7 @@ export class TimelineModel {
       ex.appendRange(store, row, end);
       if (ex.minStart < minTs) minTs = ex.minStart;
       if (ex.maxEnd > maxTs) maxTs = ex.maxEnd;
+      if (ex.minStart < this.exitsStart) this.exitsStart = ex.minStart;
       row = end;
     }
     this.minTs = minTs;
@@ -366,9 +369,23 @@ export class TimelineModel {
     this.processed = 0;
     this.minTs = Infinity;
     this.maxTs = -Infinity;
+    this.exitsStart = Infinity;
     this.lastSeq = -1;
     this.lastTs = NaN;
   }
+}
+
+/**
+ * The span a timeline opens on: from just before the first exit to the end when the start-up
+ * (opening /dev/kvm up to the first KVM_RUN; hundreds of ms of thread creation) would otherwise
+ * take more than a quarter of the width, else the whole span. The start-up stays reachable by
+ * zooming out or "Whole run".
+ */
+export function exitsView(whole: { start: number; end: number }, exitsStart: number): { start: number; end: number } {
+  if (!Number.isFinite(exitsStart) || exitsStart <= whole.start || exitsStart >= whole.end) return whole;
+  const exits = whole.end - exitsStart;
+  if (exitsStart - whole.start <= 0.25 * (whole.end - whole.start)) return whole;
+  return { start: Math.max(whole.start, exitsStart - Math.max(exits * 0.04, 1000)), end: whole.end };
 }
 
 /** Exits of one lane summarised per pixel column, for zoom levels with more exits than pixels. */
