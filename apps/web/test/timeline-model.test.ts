@@ -325,6 +325,16 @@ describe("exitsView: where a timeline opens", () => {
     expect((420e6 - v.start) / (v.end - v.start)).toBeLessThan(0.1); // the exits fill the width
   });
 
+  it("ends just after the last exit when the close after it would take much of the width", () => {
+    // 420 ms start-up, 2 ms of exits, then 90 ms until the run's last record
+    const v = exitsView({ start: 0, end: 512e6 }, 420e6, 422e6);
+    expect(v.start).toBeGreaterThan(419e6);
+    expect(v.end).toBeGreaterThanOrEqual(422e6);
+    expect(v.end).toBeLessThan(423e6);
+    // a long run of exits with a short close keeps its end
+    expect(exitsView({ start: 0, end: 10e9 }, 400e6, 9.9e9)).toEqual({ start: 0, end: 10e9 });
+  });
+
   it("shows the whole span when the start-up is a small part of it, or there are no exits", () => {
     expect(exitsView({ start: 0, end: 10e9 }, 400e6)).toEqual({ start: 0, end: 10e9 });
     expect(exitsView({ start: 0, end: 5e6 }, Infinity)).toEqual({ start: 0, end: 5e6 });
@@ -342,6 +352,7 @@ describe("exitsView: where a timeline opens", () => {
     ]);
     m.update(store);
     expect(m.exitsStart).toBe(498_000);
+    expect(m.exitsEnd).toBe(500_010);
     expect(m.minTs).toBe(1000);
   });
 });

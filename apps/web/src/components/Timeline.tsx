@@ -683,7 +683,7 @@ function resolveScale(st: DrawState, model: TimelineModel, store: TraceStore, w:
   }
   let s: TimeScale;
   if (st.scale === null || st.fitted) {
-    s = st.whole ? whole : TimeScale.fit(exitsView(span, model.exitsStart), w);
+    s = st.whole ? whole : TimeScale.fit(exitsView(span, model.exitsStart, following ? span.end : model.exitsEnd), w);
   } else {
     s = st.scale.width === w ? st.scale : st.scale.withWidth(w);
     // Following: keep the zoom, slide so that the newest time is at the right edge.

@@ -125,6 +125,8 @@ describe.skipIf(skip !== null)("the first minute, in Chromium", () => {
     // The exits take most of the width (when the start-up is the longer part, as it is on this host).
     if (startupNs > exitsNs) expect((firstRun - view.start) / (view.end - view.start)).toBeLessThan(0.25);
     expect(view.end).toBeGreaterThanOrEqual(exits.at(-1)!.ts);
+    // ... and the exits fill the width: the view is not mostly start-up or close
+    if (startupNs > exitsNs) expect(exitsNs / (view.end - view.start)).toBeGreaterThan(0.5);
 
     await page.getByTestId("replay-exits").click();
     await page.locator(`[data-testid="thread-model"][data-following="true"][data-animating-seq="${exits[0]!.seq}"]`).waitFor({ timeout: 5_000 });
