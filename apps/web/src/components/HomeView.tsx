@@ -103,7 +103,7 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
         {text.title} <code className="muted small">{guest.name}</code>
       </h3>
       <p className={styles.desc} title={text.description}>{text.description}</p>
-      <p className="small">
+      <p className={`small ${styles.shows}`}>
         <span className="muted">{t("shows")}: </span>
         {guest.shows.map((s) => (
           <span key={s} className={styles.chip} style={{ borderColor: reasonColor(exitReasonCode(s) ?? -1) }}>

@@ -754,7 +754,7 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
     ctx.fillRect(0, y + laneH - 1, w, 1);
   }
 
-  if (inp.startup !== null) paintStartup(ctx, inp.startup, scale, w, h, theme);
+  if (inp.startup !== null) paintStartup(ctx, inp.startup, scale, w, h, theme, "band");
 
   // Axis: ticks and their grid lines.
   const ticks = scale.ticks(Math.max(90, theme.fsSmall * 9));
@@ -807,6 +807,8 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
     ctx.font = font;
     for (const lb of labels) fitText(ctx, lb);
   }
+  // Over the records' labels: it names what the band is.
+  if (inp.startup !== null) paintStartup(ctx, inp.startup, scale, w, h, theme, "label");
 
   // Replay: what has not happened yet at the cursor is veiled.
   if (inp.cursorTs !== null) {
@@ -889,15 +891,18 @@ const HEAT_LEVELS = 6;
 const BAND_LEVELS = 8;
 
 /** The start-up as what it is: a shaded, labelled band; when it is left of the view, a label at the left edge says what lies there. */
-function paintStartup(ctx: CanvasRenderingContext2D, su: { start: number; end: number; label: string }, scale: TimeScale, w: number, h: number, theme: Theme): void {
+function paintStartup(ctx: CanvasRenderingContext2D, su: { start: number; end: number; label: string }, scale: TimeScale, w: number, h: number, theme: Theme, part: "band" | "label"): void {
   const x0 = Math.max(0, scale.toPx(su.start));
   const x1 = Math.min(w, scale.toPx(su.end));
   const y = h - theme.fsSmall;
-  if (x1 > x0) {
-    ctx.globalAlpha = 0.14;
-    ctx.fillStyle = theme.muted;
-    ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
-    ctx.globalAlpha = 1;
+  if (part === "band") {
+    if (x1 > x0) {
+      ctx.globalAlpha = 0.14;
+      ctx.fillStyle = theme.muted;
+      ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
+      ctx.globalAlpha = 1;
+    }
+    return;
   }
   const visible = x1 - x0;
   const textW = ctx.measureText(su.label).width;
@@ -908,7 +913,7 @@ function paintStartup(ctx: CanvasRenderingContext2D, su: { start: number; end: n
     // Mostly off to the left: say so at the edge.
     const text = `◀ ${su.label}`;
     const tw = ctx.measureText(text).width;
-    ctx.globalAlpha = 0.85;
+    ctx.globalAlpha = 0.92;
     ctx.fillStyle = theme.panel2;
     ctx.fillRect(2, y - theme.fsSmall / 2 - 2, tw + 8, theme.fsSmall + 4);
     ctx.globalAlpha = 1;

@@ -163,6 +163,8 @@ describe.skipIf(skip !== null)("the first minute, in Chromium", () => {
     expect(kept + notKept).toBe(info.recordCount);
     await expect(page.getByTestId("store-full")).toContainText(`${notKept.toLocaleString("en-US")} records`);
     await expect(page.getByTestId("record-count")).not.toContainText("all records loaded");
+    // The statistics say whose exits they count.
+    await expect(page.getByTestId("stats-not-kept")).toContainText("not keep");
     // The lifecycle reached its end.
     await page.locator('[data-testid="lifecycle"] [data-step-id="end"][data-state="done"]').waitFor();
     await page.close();
