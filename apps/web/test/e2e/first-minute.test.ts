@@ -170,8 +170,10 @@ describe.skipIf(skip !== null)("the first minute, in Chromium", () => {
     await page.close();
     // Opened afresh (the stored run, past the cap from the start): the console's end is there too.
     const again = await app.newPage();
+    const opened = Date.now();
     await again.goto(`${app.webUrl}/runs/${run.id}?cap=${cap}`);
     await again.locator('[data-testid="run-view"][data-connection="complete"]').waitFor({ timeout: 60_000 });
+    console.log(`[first-minute] echo: ${info.recordCount} records, ${kept} kept under a cap of ${cap}; reopened and read in ${Date.now() - opened} ms`);
     await again.getByTestId("follow").click().catch(() => undefined);
     await again.getByTestId("scrubber").focus();
     await again.getByTestId("scrubber").press("End");

@@ -185,6 +185,8 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     expect(exits.at(-1).reason).toBe("KVM_EXIT_MMIO");
     expect(exits.filter((r: { reason: string }) => r.reason === "KVM_EXIT_MMIO")).toHaveLength(1);
     await page.locator(`[data-testid="run-view"][data-exits="${exits.length}"]`).waitFor();
+    // the breakpoint's exit is the one selected
+    await page.locator(`[data-testid="selected-exit"][data-seq="${exits.at(-1).seq}"]`).waitFor();
     await page.getByTestId("stop").click();
     await waitForRunEnd(app.serviceUrl, run.id);
     await page.close();
