@@ -310,7 +310,8 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   }, [control]);
   const onStep = useCallback((count: number) => {
     autoSelect.current = true;
-    setFollowing(true);
+    // Show the exit the step makes (a class page keeps its walkthrough's cursor).
+    if (!guidedRef.current) setFollowing(true);
     void control({ action: "step", count });
   }, [control]);
   const onSlow = useCallback((rate: number | null) => {

@@ -111,6 +111,8 @@ describe.skipIf(skip !== null)("the first minute, in Chromium", () => {
     await page.locator(`[data-testid="selected-exit"][data-seq="${exits[0]!.seq}"]`).waitFor();
     await expect(page.getByTestId("opened-at-first")).toBeVisible();
     expect(await attr(page, "console", "data-text")).toBe("H");
+    // the thread model shows that one exit (not rates)
+    await page.locator(`[data-testid="thread-model"][data-following="true"][data-animating-seq="${exits[0]!.seq}"]`).waitFor();
     // The timeline opens on the exits; the start-up is left of the view, not most of it.
     const all = await records(run.id);
     const firstRun = exits[0]!.ts - (exits[0]!.guestNs ?? 0);
