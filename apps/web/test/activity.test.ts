@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KvmExit, type ExitRecord, type IoctlRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
 import {
-  activityAt, cursorRow, FOLLOW_MAX_RATE, followsSingleExits, formatRate, heatLevel, newestExitAt,
+  activityAt, cursorRow, FOLLOW_MAX_RATE, followsSingleExits, formatRate, heatLevel, newestExitAt, nextExitAfter,
 } from "../src/lib/activity";
 import { TraceStore } from "../src/lib/trace-store";
 
@@ -197,5 +197,28 @@ describe("formatRate and heatLevel", () => {
     expect(heatLevel(100)).toBeGreaterThan(heatLevel(10));
     expect(heatLevel(100_000)).toBe(1);
     expect(heatLevel(1e7)).toBe(1);
+  });
+});
+
+describe("nextExitAfter: exit by exit", () => {
+  it("finds the next exit after a seq, skipping other records, whatever order they arrived in", () => {
+    const store = new TraceStore();
+    store.appendRecords([
+      ioctl(0, 0, "main", "KVM_CREATE_VM", 3, { type: 0 }, 4, 10),
+      io(3, 300, 0, 0x7c00, 0x3f8, "out", [0x48], 100, 10),
+      marker(1, 100, "main", "all vCPU threads created"),
+      io(2, 200, 0, 0x7c00, 0x3f8, "out", [0x48], 100, 10),
+      bare(5, 500, 0, KvmExit.HLT, 0x7c10, 100, 10),
+    ]);
+    expect(nextExitAfter(store, -1)).toBe(2);
+    expect(nextExitAfter(store, 2)).toBe(3);
+    expect(nextExitAfter(store, 3)).toBe(5);
+    expect(nextExitAfter(store, 5)).toBeNull();
+  });
+
+  it("looks at rows when seqs are sparse", () => {
+    const store = new TraceStore();
+    store.appendRecords([io(0, 0, 0, 0, 0x80, "out", [1], 1, 1), io(4_000_000_000, 10, 0, 0, 0x80, "out", [2], 1, 1)]);
+    expect(nextExitAfter(store, 0)).toBe(4_000_000_000);
   });
 });

@@ -36,4 +36,7 @@ describe("deep links", () => {
     expect(seqOfNthExit(s, 4, 1)).toBeUndefined();
     expect(seqOfNthExit(s, 5)).toBe(4);
   });
+  it("leaves out the page's slow motion from a shared link", () => {
+    expect(buildDeepLink({ seq: 5 }, new URLSearchParams("slow=0.5&lang=ja"))).toBe("?lang=ja&seq=5");
+  });
 });

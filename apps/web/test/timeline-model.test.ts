@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KvmExit, type ExitRecord, type IoctlRecord, type LostRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
 import { TraceStore } from "../src/lib/trace-store";
-import { bucketExits, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex, separateLabels } from "../src/lib/timeline-model";
+import { bucketExits, exitsView, hitTest, rowSpan, TimelineModel, visibleRange, type RowIndex, separateLabels } from "../src/lib/timeline-model";
 
 // Records shaped like the VMM's: pio-loop's `out 0x80` exits, HLTs, the main thread's setup ioctls.
 let nextSeq = 0;
@@ -331,5 +331,47 @@ describe("timeline labels", () => {
     for (let i = 0; i + 1 < out.length; i++) {
       if (out[i]!.y === out[i + 1]!.y) expect(out[i]!.x + out[i]!.maxW).toBeLessThanOrEqual(out[i + 1]!.x);
     }
+  });
+});
+
+describe("exitsView: where a timeline opens", () => {
+  it("opens on the exits when the start-up would take most of the width, just before the first KVM_RUN", () => {
+    // 420 ms of start-up, then 8 ms of exits (hello run freely)
+    const v = exitsView({ start: 0, end: 428e6 }, 420e6);
+    expect(v.end).toBe(428e6);
+    expect(v.start).toBeLessThan(420e6);
+    expect(v.start).toBeGreaterThan(419e6);
+    expect((420e6 - v.start) / (v.end - v.start)).toBeLessThan(0.1); // the exits fill the width
+  });
+
+  it("ends just after the last exit when the close after it would take much of the width", () => {
+    // 420 ms start-up, 2 ms of exits, then 90 ms until the run's last record
+    const v = exitsView({ start: 0, end: 512e6 }, 420e6, 422e6);
+    expect(v.start).toBeGreaterThan(419e6);
+    expect(v.end).toBeGreaterThanOrEqual(422e6);
+    expect(v.end).toBeLessThan(423e6);
+    // a long run of exits with a short close keeps its end
+    expect(exitsView({ start: 0, end: 10e9 }, 400e6, 9.9e9)).toEqual({ start: 0, end: 10e9 });
+  });
+
+  it("shows the whole span when the start-up is a small part of it, or there are no exits", () => {
+    expect(exitsView({ start: 0, end: 10e9 }, 400e6)).toEqual({ start: 0, end: 10e9 });
+    expect(exitsView({ start: 0, end: 5e6 }, Infinity)).toEqual({ start: 0, end: 5e6 });
+  });
+
+  it("records where the first exit's KVM_RUN began", () => {
+    const store = new TraceStore();
+    const m = new TimelineModel();
+    store.appendRecords([
+      { type: "ioctl", seq: 0, ts: 1000, thread: "main", name: "KVM_CREATE_VM", fd: 3, args: { type: 0 }, ret: 4, errno: 0, durNs: 10 },
+      {
+        type: "exit", seq: 1, ts: 500_000, vcpu: 0, reason: "KVM_EXIT_HLT", code: KvmExit.HLT, rip: 0, guestNs: 2000, handleNs: 10,
+        ifFlag: false, readyForInjection: false, requestedWindow: false,
+      },
+    ]);
+    m.update(store);
+    expect(m.exitsStart).toBe(498_000);
+    expect(m.exitsEnd).toBe(500_010);
+    expect(m.minTs).toBe(1000);
   });
 });

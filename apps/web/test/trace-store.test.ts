@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeBatch, KvmExit, MAIN_THREAD, RecordKind, type TraceRecord } from "@kvmscope/shared";
-import { laneOfThread, threadOfLane, TraceStore } from "../src/lib/trace-store";
+import { laneOfThread, runExitCount, STORE_MAX_RECORDS, storeCapFromQuery, threadOfLane, TraceStore } from "../src/lib/trace-store";
 
 const ioExit = (seq: number, vcpu: number, port: number, data: number[], ts = seq * 1000, direction: "in" | "out" = "out"): TraceRecord => ({
   type: "exit", seq, ts, vcpu, reason: "KVM_EXIT_IO", code: KvmExit.IO, rip: 0x7c10, guestNs: 700, handleNs: 300,
@@ -101,6 +101,68 @@ describe("TraceStore", () => {
     expect(s.refused).toBe(2);
     expect(s.appendRecords([ioExit(9, 0, 0x80, [9])])).toBe(0);
     expect(s.count).toBe(3);
+  });
+
+  it("past its cap keeps what a reader must see (console output, ioctls, markers, HLT) and counts each refused seq once", () => {
+    const s = new TraceStore(4 * 4); // room for 4 more past the cap
+    const hlt: TraceRecord = {
+      type: "exit", seq: 10, ts: 10_000, vcpu: 0, reason: "KVM_EXIT_HLT", code: KvmExit.HLT, rip: 0x7c20, guestNs: 1, handleNs: 1,
+      ifFlag: false, readyForInjection: false, requestedWindow: false,
+    };
+    const marker: TraceRecord = { type: "marker", seq: 9, ts: 9000, thread: "main", text: "done" };
+    const polls = [4, 5, 6].map((i) => ioExit(i, 0, 0x3fd, [0x60], i * 1000, "in")); // LSR polls: the bulk
+    const early = Array.from({ length: 16 }, (_, i) => ioExit(100 + i, 0, 0x80, [i]));
+    const batch = [0, 1, 2, 3].map((i) => ioExit(i, 0, 0x80, [i]));
+    expect(s.appendRecords([...early, ...batch])).toBe(16);
+    expect(s.appendRecords([...polls, ioExit(7, 0, 0x3f8, [0x21]), ioctl(8, "KVM_RUN"), marker, hlt])).toBe(4);
+    expect(s.full).toBe(true);
+    expect(s.refused).toBe(7);
+    expect(s.refusedExits).toBe(7);
+    expect(s.firstRefusedSeq).toBe(0);
+    expect(s.rowOfSeq(5)).toBe(-1);
+    expect(s.seen(5)).toBe(true);
+    expect(s.firstMissingSeq()).toBe(11); // refused records are not a gap to fetch again
+    expect(s.exitCount + s.refusedExits).toBe(16 + 9);
+    expect(s.record(s.rowOfSeq(10)).type).toBe("exit");
+    // The same records offered again (a refilled page) change nothing.
+    expect(s.appendRecords(polls)).toBe(0);
+    expect(s.refused).toBe(7);
+  });
+
+  it("remembers refused seqs compactly, far past its rows and at a stray huge seq", () => {
+    const s = new TraceStore(1000);
+    s.appendRecords(Array.from({ length: 1000 }, (_, i) => ioExit(i, 0, 0x80, [1])));
+    const late = [5_000_000, 5_000_001, 4_000_000_000].map((q) => ioExit(q, 0, 0x3fd, [0x60], q, "in"));
+    expect(s.appendRecords(late)).toBe(0);
+    expect(s.refused).toBe(3);
+    for (const q of [5_000_000, 5_000_001, 4_000_000_000]) expect(s.seen(q)).toBe(true);
+    expect(s.seen(5_000_002)).toBe(false);
+    expect(s.appendRecords(late)).toBe(0);
+    expect(s.refused).toBe(3);
+  });
+
+  it("keeps even wanted records only up to a quarter more than its cap", () => {
+    const s = new TraceStore(8);
+    expect(s.hardLimit).toBe(10);
+    expect(s.appendRecords(Array.from({ length: 20 }, (_, i) => ioctl(i, "KVM_RUN")))).toBe(10);
+    expect(s.refused).toBe(10);
+    expect(s.refusedExits).toBe(0);
+  });
+
+  it("takes its cap from ?cap=N within bounds, else the default", () => {
+    expect(storeCapFromQuery("?cap=20000")).toBe(20_000);
+    expect(storeCapFromQuery("?cap=5")).toBe(1000);
+    expect(storeCapFromQuery("?cap=99999999999")).toBe(STORE_MAX_RECORDS);
+    expect(storeCapFromQuery("?cap=abc")).toBe(STORE_MAX_RECORDS);
+    expect(storeCapFromQuery("")).toBe(STORE_MAX_RECORDS);
+  });
+
+  it("counts a run's exits from the service's totals once known, else from every exit it was offered", () => {
+    const s = new TraceStore(1000);
+    s.appendRecords(Array.from({ length: 1200 }, (_, i) => ioExit(i, 0, 0x3fd, [0x60], i, "in")));
+    expect(s.exitCount).toBe(1000);
+    expect(runExitCount(s, null)).toBe(1200);
+    expect(runExitCount(s, { vcpus: [{ vcpu: 0, exits: 3000 }, { vcpu: 1, exits: 5 }] })).toBe(3005);
   });
 
   it("refuses a batch that is not whole records", () => {

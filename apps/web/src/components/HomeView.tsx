@@ -1,11 +1,12 @@
 "use client";
-// The home page: the guest catalogue as cards (what each guest does, which exits it shows, and
-// the choices a run takes), recent runs, and import of an export file.
+// The home page: "start here" (one click to watch a first VM exit travel, step by step), the
+// guest catalogue as compact cards (what each guest does, which exits it shows; the choices a run
+// takes folded away with sensible defaults), recent runs, and import of an export file.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
-import { exitReasonCode, type RunInfo } from "@kvmscope/shared";
-import type { GuestInfo } from "@/lib/api";
+import { type CreateRunBody, exitReasonCode, type RunInfo } from "@kvmscope/shared";
+import { type GuestInfo, totalsExitCount } from "@/lib/api";
 import { reasonColor } from "@/lib/colors";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
@@ -20,6 +21,13 @@ import styles from "./HomeView.module.css";
 
 const messages = defineMessages({
   en: {
+    startTitle: "Start here: watch your first VM exit",
+    startText: "One click starts the hello guest paused before its first KVM_RUN, then lets it take one exit every two seconds. Each exit is drawn on its way: the guest stops, KVM hands the exit to the vCPU thread, the thread's device model handles it, and the thread enters KVM_RUN again. The selected-exit panel explains each one.",
+    startButton: "Watch the first exit",
+    startOr: "Or pick a guest below, or follow a guided walkthrough.",
+    walkthroughs: "Walkthroughs",
+    step: "Step by step",
+    options: "Options",
     intro: "Each guest below is a few hundred bytes of assembly that makes the hypervisor do one thing. Run one and watch kvmscope's VMM — one main thread and one thread per vCPU, as in qemu-kvm — open /dev/kvm, create the VM and its vCPUs, and handle every VM exit that comes back from KVM_RUN.",
     guests: "Teaching guests",
     shows: "Shows",
@@ -28,9 +36,6 @@ const messages = defineMessages({
     irqchip: "Interrupt controller",
     irqUser: "in our VMM (userspace)",
     irqKernel: "in KVM (in-kernel)",
-    mode: "Mode",
-    modeLive: "run freely",
-    modeStep: "step by step (starts paused)",
     limit: "Stop after (s)",
     run: "Run",
     starting: "Starting…",
@@ -41,6 +46,13 @@ const messages = defineMessages({
     exits: "{n} {n|exit|exits}",
   },
   ja: {
+    startTitle: "まずはここから：最初の VM exit を見る",
+    startText: "ボタンひとつで hello ゲストを最初の KVM_RUN の前で一時停止した状態で起動し、2 秒ごとに exit をひとつずつ進めます。exit ごとに道筋を描きます。ゲストが止まり、KVM が exit を vCPU スレッドに渡し、スレッドのデバイスモデルが処理して、スレッドが再び KVM_RUN に入ります。選択中の exit パネルがそれぞれを説明します。",
+    startButton: "最初の exit を見る",
+    startOr: "下のゲストを選ぶか、ガイド付きウォークスルーをたどることもできます。",
+    walkthroughs: "ウォークスルー",
+    step: "ステップ実行",
+    options: "オプション",
     intro: "下のゲストはどれも数百バイトのアセンブリで、ハイパーバイザにひとつのことをさせます。実行すると、kvmscope の VMM（qemu-kvm と同じくメインスレッド 1 本と仮想プロセッサ（vCPU）ごとのスレッド）が /dev/kvm を開き、VM と vCPU を作り、KVM_RUN から戻ってくる VM exit をひとつずつ処理する様子を観察できます。",
     guests: "教材ゲスト",
     shows: "見られる exit",
@@ -49,9 +61,6 @@ const messages = defineMessages({
     irqchip: "割り込みコントローラ",
     irqUser: "VMM 側（ユーザー空間）",
     irqKernel: "KVM 側（カーネル内）",
-    mode: "モード",
-    modeLive: "そのまま実行",
-    modeStep: "ステップ実行（一時停止で開始）",
     limit: "打ち切るまでの秒数",
     run: "実行",
     starting: "起動中…",
@@ -62,6 +71,11 @@ const messages = defineMessages({
     exits: "exit {n} 回",
   },
 });
+
+/** The busy key of the start-here button (a guest's name is the key of its card). */
+const START_HERE = " start-here";
+/** Exits a second of the start-here run: one journey (~1.5 s) drawn in full before the next exit. */
+const FIRST_EXIT_SLOW = 0.5;
 
 interface Choice {
   vcpus: number;
@@ -90,8 +104,8 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
       <h3 className={styles.cardTitle}>
         {text.title} <code className="muted small">{guest.name}</code>
       </h3>
-      <p className={styles.desc}><InlineCode text={text.description} /></p>
-      <p className="small">
+      <p className={styles.desc} title={text.description.replace(/`/g, "")}><InlineCode text={text.description} /></p>
+      <p className={`small ${styles.shows}`}>
         <span className="muted">{t("shows")}: </span>
         {guest.shows.map((s) => (
           <span key={s} className={styles.chip} style={{ borderColor: reasonColor(exitReasonCode(s) ?? -1) }}>
@@ -99,31 +113,34 @@ function GuestCard({ guest, onRun, busy }: { guest: GuestInfo; onRun: (g: GuestI
           </span>
         ))}
       </p>
-      <div className={styles.form}>
-        <label htmlFor={`${id}-vcpus`}>{t("vcpus")}</label>
-        <input id={`${id}-vcpus`} type="number" min={1} max={64} value={c.vcpus} onChange={(e) => setC({ ...c, vcpus: Number(e.target.value) })} />
-        <label htmlFor={`${id}-mem`}>{t("memory")}</label>
-        <select id={`${id}-mem`} value={c.memMiB} onChange={(e) => setC({ ...c, memMiB: Number(e.target.value) })}>
-          {[...new Set([1, 2, 4, 16, 64, 256, guest.memMiB])].sort((a, b) => a - b).map((m) => (
-            <option key={m} value={m}>{m}</option>
-          ))}
-        </select>
-        <label htmlFor={`${id}-irq`}>{t("irqchip")}</label>
-        <select id={`${id}-irq`} value={c.irqchip} onChange={(e) => setC({ ...c, irqchip: e.target.value as Choice["irqchip"] })}>
-          <option value="user">{t("irqUser")}</option>
-          <option value="kernel">{t("irqKernel")}</option>
-        </select>
-        <label htmlFor={`${id}-mode`}>{t("mode")}</label>
-        <select id={`${id}-mode`} value={c.mode} onChange={(e) => setC({ ...c, mode: e.target.value as Choice["mode"] })} data-testid={`mode-${guest.name}`}>
-          <option value="live">{t("modeLive")}</option>
-          <option value="step">{t("modeStep")}</option>
-        </select>
-        <label htmlFor={`${id}-limit`}>{t("limit")}</label>
-        <input id={`${id}-limit`} type="number" min={1} max={86400} value={c.timeoutSec} onChange={(e) => setC({ ...c, timeoutSec: Number(e.target.value) })} data-testid={`limit-${guest.name}`} />
+      <div className={styles.actions}>
+        <button type="button" className="primary" disabled={busy} onClick={() => onRun(guest, { ...c, mode: "live" })} data-testid={`run-${guest.name}`}>
+          {busy ? t("starting") : t("run")}
+        </button>
+        <button type="button" disabled={busy} onClick={() => onRun(guest, { ...c, mode: "step" })} data-testid={`step-${guest.name}`}>
+          {t("step")}
+        </button>
       </div>
-      <button type="button" className="primary" disabled={busy} onClick={() => onRun(guest, c)} data-testid={`run-${guest.name}`}>
-        {busy ? t("starting") : t("run")}
-      </button>
+      <details className={styles.options} data-testid={`options-${guest.name}`}>
+        <summary className="small">{t("options")}</summary>
+        <div className={styles.form}>
+          <label htmlFor={`${id}-vcpus`}>{t("vcpus")}</label>
+          <input id={`${id}-vcpus`} type="number" min={1} max={64} value={c.vcpus} onChange={(e) => setC({ ...c, vcpus: Number(e.target.value) })} />
+          <label htmlFor={`${id}-mem`}>{t("memory")}</label>
+          <select id={`${id}-mem`} value={c.memMiB} onChange={(e) => setC({ ...c, memMiB: Number(e.target.value) })}>
+            {[...new Set([1, 2, 4, 16, 64, 256, guest.memMiB])].sort((a, b) => a - b).map((m) => (
+              <option key={m} value={m}>{m}</option>
+            ))}
+          </select>
+          <label htmlFor={`${id}-irq`}>{t("irqchip")}</label>
+          <select id={`${id}-irq`} value={c.irqchip} onChange={(e) => setC({ ...c, irqchip: e.target.value as Choice["irqchip"] })}>
+            <option value="user">{t("irqUser")}</option>
+            <option value="kernel">{t("irqKernel")}</option>
+          </select>
+          <label htmlFor={`${id}-limit`}>{t("limit")}</label>
+          <input id={`${id}-limit`} type="number" min={1} max={86400} value={c.timeoutSec} onChange={(e) => setC({ ...c, timeoutSec: Number(e.target.value) })} data-testid={`limit-${guest.name}`} />
+        </div>
+      </details>
     </article>
   );
 }
@@ -143,28 +160,44 @@ export function HomeView() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
 
-  const run = async (g: GuestInfo, c: Choice) => {
-    setBusy(g.name);
+  const start = async (busyKey: string, body: CreateRunBody, query = "") => {
+    setBusy(busyKey);
     setError(null);
     try {
-      const created = await service.createRun({ guest: g.name, vcpus: c.vcpus, memMiB: c.memMiB, irqchip: c.irqchip, mode: c.mode, timeoutSec: c.timeoutSec });
-      router.push(`/runs/${encodeURIComponent(created.id)}`);
+      const created = await service.createRun(body);
+      router.push(`/runs/${encodeURIComponent(created.id)}${query}`);
     } catch (err) {
       setError((err as Error).message);
       setBusy(null);
     }
   };
+  const run = (g: GuestInfo, c: Choice) =>
+    void start(g.name, { guest: g.name, vcpus: c.vcpus, memMiB: c.memMiB, irqchip: c.irqchip, mode: c.mode, timeoutSec: c.timeoutSec });
+  // hello in step mode, paced by the run page's slow motion (one exit every FIRST_EXIT_SLOW⁻¹ s).
+  const startHere = () => void start(START_HERE, { guest: "hello", mode: "step", timeoutSec: 600 }, `?slow=${FIRST_EXIT_SLOW}`);
 
   return (
     <main className={styles.main}>
-      <p className={styles.intro}>{t("intro")}</p>
       {down !== null && <ServiceDown reason={down} onRetry={load} />}
       {error !== null && (
         <p role="alert" className={styles.error} data-testid="error">
           {error}
         </p>
       )}
+      <section className={`panel ${styles.start}`} data-testid="start-here">
+        <h2 className={styles.startTitle}>{t("startTitle")}</h2>
+        <p className={styles.startText}>{t("startText")}</p>
+        <div className={styles.actions}>
+          <button type="button" className={`primary ${styles.startButton}`} disabled={busy !== null || down !== null} onClick={startHere} data-testid="start-first-exit">
+            {busy === START_HERE ? t("starting") : t("startButton")}
+          </button>
+          <span className="small muted">
+            {t("startOr")} <Link href="/walkthroughs">{t("walkthroughs")}</Link>
+          </span>
+        </div>
+      </section>
       <h2>{t("guests")}</h2>
+      <p className={styles.intro}>{t("intro")}</p>
       {guests === null ? (
         <p className="muted">{t("loading")}</p>
       ) : (
@@ -203,7 +236,5 @@ export function HomeView() {
 
 /** The run's exit count from its stored totals (0 while none are stored). */
 export function exitTotal(run: RunInfo): number {
-  const vcpus = (run.totals as { vcpus?: unknown } | null)?.vcpus;
-  if (!Array.isArray(vcpus)) return 0;
-  return vcpus.reduce((n: number, v: unknown) => n + (typeof (v as { exits?: unknown }).exits === "number" ? (v as { exits: number }).exits : 0), 0);
+  return totalsExitCount(run.totals);
 }

@@ -17,6 +17,8 @@ const messages = defineMessages({
     arm: "Pause at the next match", armed: "armed: pauses after the next exit matching {what}",
     replay: "Replay", play: "Play", pausePlay: "Pause", speed: "speed", toEnd: "Follow the newest",
     position: "record {n} of {total}",
+    exitByExit: "Watch exit by exit", exitByExitStop: "Stop watching",
+    exitByExitHint: "Replays the run one exit at a time, each drawn on its way guest → KVM → vCPU thread → device and back.",
     exportNd: "Export NDJSON", exportChrome: "Export Chrome / Perfetto",
     share: "Copy link to this exit", copied: "Link copied",
     notLive: "This run is not live: controls act on running VMs only.",
@@ -30,6 +32,8 @@ const messages = defineMessages({
     arm: "次に一致したら一時停止", armed: "設定済み: {what} に一致する次の exit の後で一時停止します",
     replay: "リプレイ", play: "再生", pausePlay: "一時停止", speed: "速度", toEnd: "最新に追従",
     position: "レコード {n} / {total}",
+    exitByExit: "exit をひとつずつ見る", exitByExitStop: "見るのをやめる",
+    exitByExitHint: "exit をひとつずつ再生し、ゲスト → KVM → vCPU スレッド → デバイス → 戻りの道筋をそれぞれ描きます。",
     exportNd: "NDJSON で書き出す", exportChrome: "Chrome / Perfetto 形式で書き出す",
     share: "この exit へのリンクをコピー", copied: "リンクをコピーしました",
     notLive: "この実行はもう動いていません。操作できるのは実行中の VM だけです。",
@@ -150,6 +154,9 @@ export interface ReplayProps {
   onFollow: () => void;
   onPlay: (playing: boolean) => void;
   onSpeed: (speed: number) => void;
+  /** Replaying one exit at a time with each exit's journey drawn; undefined: not offered (a live run). */
+  exitByExit?: boolean | undefined;
+  onExitByExit?: ((on: boolean) => void) | undefined;
 }
 
 export const ReplayBar = memo(function ReplayBar(p: ReplayProps) {
@@ -158,6 +165,11 @@ export const ReplayBar = memo(function ReplayBar(p: ReplayProps) {
   return (
     <div className={styles.bar} data-testid="replay-bar">
       <strong>{t("replay")}</strong>
+      {p.exitByExit !== undefined && p.onExitByExit !== undefined && (
+        <button type="button" className={p.exitByExit ? undefined : "primary"} title={t("exitByExitHint")} onClick={() => p.onExitByExit!(!p.exitByExit)} data-testid="replay-exits" aria-pressed={p.exitByExit}>
+          {p.exitByExit ? t("exitByExitStop") : t("exitByExit")}
+        </button>
+      )}
       <button type="button" onClick={() => p.onPlay(!p.playing)} data-testid="replay-play">{p.playing ? t("pausePlay") : t("play")}</button>
       <input
         type="range"

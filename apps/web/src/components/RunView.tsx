@@ -4,16 +4,17 @@
 // the selected record, and the controls; every panel draws from those.
 import Link from "next/link";
 import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { BreakCondition, ControlBody, RunInfo } from "@kvmscope/shared";
+import { type BreakCondition, type ControlBody, RecordKind, type RunInfo } from "@kvmscope/shared";
 import { ConsoleTranscript } from "@/lib/console-text";
 import { buildDeepLink, parseDeepLink, seqOfNthExit, type View } from "@/lib/deep-link";
+import { newestExitAt, nextExitAfter } from "@/lib/activity";
 import { formatCount } from "@/lib/format";
 import { lifecycleHighlight, threadModelHighlight } from "@/lib/guide";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { type ConnectionState, RunConnection } from "@/lib/live";
 import { useService } from "@/lib/service-context";
 import { endMessage } from "@/lib/outcomes";
-import { TraceStore } from "@/lib/trace-store";
+import { runExitCount, storeCapFromQuery, TraceStore } from "@/lib/trace-store";
 import { Console } from "./Console";
 import { KvmRunPage } from "./KvmRunPage";
 import { Lifecycle } from "./Lifecycle";
@@ -22,7 +23,7 @@ import { RunStatusBadge } from "./RunStatusBadge";
 import { SelectedExit } from "./SelectedExit";
 import { ServiceDown } from "./ServiceDown";
 import { StatsPanel } from "./StatsPanel";
-import { ThreadModel } from "./ThreadModel";
+import { JOURNEY_MS, ThreadModel } from "./ThreadModel";
 import { Timeline } from "./Timeline";
 import styles from "./RunView.module.css";
 
@@ -45,7 +46,9 @@ const messages = defineMessages({
     backToStep: "Back to the teacher's step",
     backToStepTeacher: "Back to this step",
     studentNote: "The teacher controls this run; you can look around freely.",
-    full: "This page holds the first {n} records; {more} more were not kept here. Export the run for every record.",
+    firstExit: "This run has ended; the page opened at its first exit. Watch it exit by exit, or scrub anywhere.",
+    full: "This page keeps every record up to its cap of {cap}; after that only the console output, ioctls, markers, statistics samples and exits other than port and MMIO traffic. {more} records (from record {from} on) were not kept here, {exits} of them exits. Export the run for every record.",
+    completeFull: "every record received; {n} kept",
   },
   ja: {
     loading: "実行を読み込み中…",
@@ -65,7 +68,9 @@ const messages = defineMessages({
     backToStep: "先生のステップに戻る",
     backToStepTeacher: "このステップに戻る",
     studentNote: "この実行は先生が操作しています。自由に見て回ってかまいません。",
-    full: "このページには最初の {n} 件のレコードだけを保持しています（さらに {more} 件は保持していません）。すべてのレコードは書き出してご覧ください。",
+    firstExit: "この実行は終了しています。最初の exit の位置で開きました。exit をひとつずつ見るか、好きな位置に移動してください。",
+    full: "このページは上限の {cap} 件まではすべてのレコードを保持し、それ以降はコンソール出力・ioctl・マーカー・統計サンプル・ポートと MMIO 以外の exit だけを保持します。レコード {from} 以降の {more} 件（うち exit {exits} 回）はここに保持していません。すべてのレコードは書き出してご覧ください。",
+    completeFull: "全レコード受信済み（保持 {n} 件）",
   },
 });
 
@@ -90,6 +95,13 @@ export interface RunGuide {
   panel: ReactNode;
 }
 
+/** `?slow=N`: slow motion at N exits a second from the start (0.5 to 5), or null. */
+function slowFromQuery(search: string): number | null {
+  const raw = new URLSearchParams(search).get("slow");
+  const n = raw === null ? NaN : Number(raw);
+  return Number.isFinite(n) && n >= 0.5 && n <= 5 ? n : null;
+}
+
 /** Is this key press ours, or is the person typing into a field or the terminal? */
 function typingInto(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -100,7 +112,7 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const t = useT(messages);
   const { lang } = useLang();
   const service = useService();
-  const store = useMemo(() => new TraceStore(), []);
+  const store = useMemo(() => new TraceStore(typeof window === "undefined" ? undefined : storeCapFromQuery(window.location.search)), []);
   const transcript = useMemo(() => new ConsoleTranscript(), []);
   const [version, setVersion] = useState(0);
   const [run, setRun] = useState<RunInfo | null>(null);
@@ -120,6 +132,24 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const guideToken = guide?.token;
   const student = guide?.role === "student";
   const pendingLink = useRef(parseDeepLink(""));
+  /** Replaying one exit at a time, each with its journey drawn. */
+  const [exitByExit, setExitByExit] = useState(false);
+  /** Where exit by exit starts: the seq after which its first exit is looked for. */
+  const exitByExitFrom = useRef(-1);
+  /** The page opened a run that had already ended, at its first exit (not a deep link, not a class). */
+  const [openedAtFirst, setOpenedAtFirst] = useState(false);
+  /** A step, `n`, a breakpoint or slow motion selects the exit the run stopped at, until the reader selects another. */
+  const autoSelect = useRef(true);
+  const guided = guide !== undefined;
+  const guidedRef = useRef(guided);
+  guidedRef.current = guided;
+
+  /** Puts the cursor on record `seq` and selects it (a deep link, a walkthrough step, exit by exit). */
+  const showRecord = useCallback((seq: number) => {
+    setFollowing(false);
+    setCursor(seq);
+    setSelectedSeq(seq);
+  }, []);
 
   // ---- the connection: history + live stream into the store
   useEffect(() => {
@@ -134,8 +164,24 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       last = performance.now();
       setVersion(store.version);
     };
+    let first = true;
+    const slowAsked = slowFromQuery(window.location.search);
     const c = new RunConnection(service, id, store, {
-      onRun: setRun,
+      onRun: (r) => {
+        if (first) {
+          first = false;
+          // A run that ended before its page opened (every catalog guest run freely does) opens at
+          // its first exit, not at the end: that is where a newcomer should start reading.
+          const link = pendingLink.current;
+          if (!r.live && !guidedRef.current && link.seq === undefined && link.exit === undefined) {
+            pendingLink.current = { ...link, exit: 1 };
+            setOpenedAtFirst(true);
+          }
+          // `?slow=N` (the home page's "start here"): slow motion from the first exit on.
+          if (r.live && slowAsked !== null && !guidedRef.current) setSlow(slowAsked);
+        }
+        setRun(r);
+      },
       onState: setConn,
       onRecords: () => {
         // The panels redraw at most PANEL_HZ times a second however fast records arrive: a
@@ -173,10 +219,37 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
     }
     if (seq === undefined || store.rowOfSeq(seq) < 0) return;
     pendingLink.current = {};
-    setSelectedSeq(seq);
-    setFollowing(false);
-    setCursor(seq);
-  }, [version, store]);
+    showRecord(seq);
+  }, [version, store, showRecord]);
+
+  // ---- a step, `n`, a breakpoint hit: select the exit the run stopped at
+  const liveNow = run?.live === true;
+  const pausedNow = run?.status === "paused";
+  const stepping = liveNow && (run?.config.mode === "step" || slow !== null || pausedNow);
+  useEffect(() => {
+    if (guided || !following || !stepping || !autoSelect.current) return;
+    const seq = newestExitAt(store, store.maxSeq);
+    if (seq !== null) setSelectedSeq(seq);
+  }, [version, store, guided, following, stepping]);
+
+  // ---- exit by exit: the cursor moves to the next exit once the previous journey has been drawn
+  useEffect(() => {
+    if (!exitByExit) return;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const next = (afterSeq: number) => {
+      const seq = nextExitAfter(store, afterSeq);
+      if (seq === null) {
+        setExitByExit(false);
+        return;
+      }
+      showRecord(seq);
+      timer = setTimeout(() => next(seq), JOURNEY_MS + 300);
+    };
+    next(exitByExitFrom.current);
+    return () => {
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [exitByExit, store, showRecord]);
 
   // ---- a walkthrough step: everyone's page moves to its record (until the reader looks elsewhere)
   const guideKey = guide?.key;
@@ -188,18 +261,18 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       setFollowing(true);
       return;
     }
-    setFollowing(false);
-    setCursor(guideSeq);
-    setSelectedSeq(guideSeq);
-  }, [guideSeq]);
+    showRecord(guideSeq);
+  }, [guideSeq, showRecord]);
   useEffect(() => {
     if (guideKey !== undefined) applyGuide();
   }, [guideKey, applyGuide]);
 
-  const live = run?.live === true;
+  const live = liveNow;
   const maxSeq = store.maxSeq;
   const cursorSeq = following ? maxSeq : Math.min(cursor, maxSeq);
-  const mode: Mode = !following || !live ? "replay" : run?.config.mode === "step" || slow !== null ? "step" : "live";
+  const cursorRef = useRef(cursorSeq);
+  cursorRef.current = cursorSeq;
+  const mode: Mode = exitByExit ? "step" : !following || !live ? "replay" : run?.config.mode === "step" || slow !== null ? "step" : "live";
   // Slow motion keeps the run paused between its steps: to the reader it is running, slowly.
   const slowing = slow !== null && live;
   const paused = run?.status === "paused" && !slowing;
@@ -239,10 +312,21 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   );
   const onControl = useCallback((action: "pause" | "resume" | "stop") => {
     setSlow(null); // pausing a slow-motion run stops it where it is
+    autoSelect.current = true;
     void control({ action });
   }, [control]);
-  const onStep = useCallback((count: number) => void control({ action: "step", count }), [control]);
+  const onStep = useCallback((count: number) => {
+    autoSelect.current = true;
+    // Show the exit the step makes (a class page keeps its walkthrough's cursor).
+    if (!guidedRef.current) setFollowing(true);
+    void control({ action: "step", count });
+  }, [control]);
+  const onSlow = useCallback((rate: number | null) => {
+    autoSelect.current = true;
+    setSlow(rate);
+  }, []);
   const onBreak = useCallback((when: BreakCondition) => {
+    autoSelect.current = true;
     setArmed({ when, atExits: store.exitCount });
     void control({ action: "break", when });
   }, [control, store]);
@@ -293,12 +377,14 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   }, [playing, speed, store]);
 
   const seek = useCallback((seq: number) => {
+    setExitByExit(false);
     setFollowing(false);
     setCursor(seq);
     setDetached(true);
   }, []);
   const play = useCallback((on: boolean) => {
     if (on) {
+      setExitByExit(false);
       // From what is on screen (while following, that is the newest record), or from the start at the end.
       setFollowing(false);
       setCursor(cursorSeq >= store.maxSeq ? 0 : cursorSeq);
@@ -306,10 +392,23 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
     setPlaying(on);
   }, [store, cursorSeq]);
   const follow = useCallback(() => {
+    setExitByExit(false);
     setPlaying(false);
     setFollowing(true);
   }, []);
+  const watchExits = useCallback((on: boolean) => {
+    setPlaying(false);
+    if (on) {
+      // From the exit at the cursor (drawn again, on its way this time); from the start when nothing is ahead.
+      const at = cursorRef.current;
+      const row = store.rowOfSeq(at);
+      const from = row >= 0 && store.kind[row] === RecordKind.Exit ? at - 1 : at;
+      exitByExitFrom.current = nextExitAfter(store, from) === null ? -1 : from;
+    }
+    setExitByExit(on);
+  }, [store]);
   const select = useCallback((seq: number | null) => {
+    autoSelect.current = false;
     setSelectedSeq(seq);
     setDetached(true);
   }, []);
@@ -383,9 +482,10 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
   const lost = typeof run?.outcome?.lostRecords === "number" ? run.outcome.lostRecords : 0;
   const ended = endMessage(run?.outcome, lang);
   const vcpus = run?.config.vcpus ?? Math.max(1, store.vcpus.length);
+  const exitTotal = runExitCount(store, run?.totals);
 
   return (
-    <main className={styles.main} data-testid="run-view" data-mode={mode} data-cursor-seq={cursorSeq} data-records={store.count} data-exits={store.exitCount} data-connection={conn.kind}>
+    <main className={styles.main} data-testid="run-view" data-mode={mode} data-cursor-seq={cursorSeq} data-records={store.count} data-exits={exitTotal} data-not-kept={store.refused} data-connection={conn.kind}>
       <header className={styles.head}>
         <h1 className={styles.title}>
           {run?.guest ?? t("image")} <code className="muted small">{id}</code>
@@ -395,8 +495,8 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
           {run !== null && t("config", { vcpus: run.config.vcpus, mem: run.config.memMiB, irq: t(`irq_${run.config.irqchip}`), mode: t(`mode_${run.config.mode}`) })}
         </span>
         <span className="small" data-testid="record-count" data-value={store.count}>
-          {t("records", { n: formatCount(store.count) })} · {t("exits", { n: formatCount(store.exitCount) })} ·{" "}
-          {conn.kind === "live" ? t("live") : conn.kind === "complete" ? t("complete") : conn.kind === "loading" ? t("loading") : ""}
+          {t("records", { n: formatCount(store.count) })} · {t("exits", { n: formatCount(exitTotal) })} ·{" "}
+          {conn.kind === "live" ? t("live") : conn.kind === "complete" ? (store.refused > 0 ? t("completeFull", { n: formatCount(store.count) }) : t("complete")) : conn.kind === "loading" ? t("loading") : ""}
         </span>
         <ExportLinks exportUrl={(f) => service.exportUrl(id, f)} shareUrl={shareUrl} />
       </header>
@@ -408,9 +508,9 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       )}
       {ended !== null && !live && <p className="small" data-testid="end-message">{t("ended", { message: ended })}</p>}
       {lost > 0 && <p className="small" style={{ color: "var(--warn)" }}>{t("lost", { n: formatCount(lost) })}</p>}
-      {store.full && (
+      {store.refused > 0 && (
         <p className="small" style={{ color: "var(--warn)" }} data-testid="store-full">
-          {t("full", { n: formatCount(store.count), more: formatCount(store.refused) })}
+          {t("full", { cap: formatCount(store.maxRecords), more: formatCount(store.refused), from: formatCount(store.firstRefusedSeq), exits: formatCount(store.refusedExits) })}
         </p>
       )}
       {guide?.panel}
@@ -422,9 +522,12 @@ export function RunView({ id, guide }: { id: string; guide?: RunGuide | undefine
       {student ? (
         <p className="small muted" data-testid="student-note">{t("studentNote")}</p>
       ) : (
-        <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armedShown} onControl={onControl} onStep={onStep} onSlow={setSlow} onBreak={onBreak} />
+        <LiveControls live={live} paused={paused} busy={busy} slow={slow} armed={armedShown} onControl={onControl} onStep={onStep} onSlow={onSlow} onBreak={onBreak} />
       )}
-      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} heldAtCursor={store.heldUpTo(cursorSeq)} held={store.count} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} />
+      <ReplayBar cursorSeq={cursorSeq} maxSeq={maxSeq} heldAtCursor={store.heldUpTo(cursorSeq)} held={store.count} following={following} playing={playing} speed={speed} onSeek={seek} onFollow={follow} onPlay={play} onSpeed={setSpeed} exitByExit={live ? undefined : exitByExit} onExitByExit={watchExits} />
+      {openedAtFirst && !live && (
+        <p className="small muted" data-testid="opened-at-first">{t("firstExit")}</p>
+      )}
 
       <div className={styles.grid}>
         <div className={styles.thread} ref={panelRef("thread")}>

@@ -173,7 +173,7 @@ function SelectedExitImpl({ store, version, selectedSeq, onSelect }: SelectedExi
   const regs = record.type === "exit" ? guestRegisters(record) : null;
 
   return (
-    <section className="panel" data-testid="selected-exit">
+    <section className="panel" data-testid="selected-exit" data-seq={record.seq}>
       <h2>{t("title")}</h2>
       <nav className={styles.nav} aria-label={t("navLabel")}>
         {navButton(nav.prev, vcpuN >= 0 ? t("prevVcpu", { n: vcpuN }) : t("prevThread", { thread: threadLabel }), "prev")}

@@ -27,6 +27,7 @@ export const statsMessages = defineMessages({
     vcpu: "vCPU {n}",
     total: "Total",
     noExits: "No exit has reached kvmscope yet.",
+    notKept: "Past this page's record cap: these figures cover the {kept} exits the page kept, not the {refused} more it was sent and did not keep. The header counts them all; the export has every record.",
     latencyTitle: "How long each kind of exit takes",
     latencyWhatHandle: "Handling time: how long kvmscope took over an exit before entering the guest again. Log scale; lines mark p50 (solid), p90 (dashed) and p99 (dotted).",
     latencyWhatGuest: "Time in the guest: how long the vCPU ran inside KVM_RUN before this exit. Log scale; lines mark p50 (solid), p90 (dashed) and p99 (dotted).",
@@ -63,6 +64,7 @@ export const statsMessages = defineMessages({
     latencyTitle: "exit の種類ごとの所要時間",
     latencyWhatHandle: "処理時間：kvmscope が VMM への exit を受け取ってから、処理を終えてゲストへ再突入するまでの時間です。横軸は対数目盛で、実線が p50、破線が p90、点線が p99 です。",
     latencyWhatGuest: "ゲスト内の時間：この exit の前に、vCPU が KVM_RUN の中で動いていた時間です。横軸は対数目盛で、実線が p50、破線が p90、点線が p99 です。",
+    notKept: "このページのレコード上限を超えました。ここの数値はページが保持した {kept} 回の VMM への exit のもので、受け取ったが保持しなかった {refused} 回は含みません。ヘッダーの数はすべてを数えています。すべてのレコードは書き出しにあります。",
     metricLabel: "表示する時間",
     metricHandle: "kvmscope での処理",
     metricGuest: "ゲスト内（KVM_RUN）",
@@ -147,6 +149,11 @@ function StatsPanelImpl({ store, version, cursorSeq, selectedSeq, mode }: StatsP
   return (
     <section className={`panel ${styles.root}`} data-testid="stats-panel">
       <h2>{t("title")}</h2>
+      {store.refusedExits > 0 && (
+        <p className="small" style={{ color: "var(--warn)" }} data-testid="stats-not-kept">
+          {t("notKept", { kept: formatCount(store.exitCount), refused: formatCount(store.refusedExits) })}
+        </p>
+      )}
       <ReasonTable view={view} t={t} />
       <LatencySection view={view} t={t} metric={metric} onMetric={setMetric} selected={selected} />
       <SplitSection view={view} t={t} />

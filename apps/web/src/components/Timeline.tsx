@@ -17,7 +17,7 @@ import { formatAccessData, markerText } from "../lib/explain";
 import { defineMessages, useLang, useT, type Lang } from "../lib/i18n";
 import { cancelRedraw, scheduleRedraw } from "../lib/raf";
 import { TimeScale, formatTimestamp, type TimeSpan } from "../lib/time-scale";
-import { bucketExits, hitTest, rowSpan, separateLabels, TimelineModel, visibleRange, type ExitBuckets, type RowIndex, type TimelineLabel } from "../lib/timeline-model";
+import { bucketExits, exitsView, hitTest, rowSpan, separateLabels, TimelineModel, visibleRange, type ExitBuckets, type RowIndex, type TimelineLabel } from "../lib/timeline-model";
 import { laneOfThread, type TraceStore } from "../lib/trace-store";
 import type { RunViewProps } from "../lib/view-props";
 import styles from "./Timeline.module.css";
@@ -30,6 +30,8 @@ export const timelineMessages = defineMessages({
     zoomIn: "Zoom in",
     zoomOut: "Zoom out",
     fit: "Whole run",
+    fitExits: "The exits",
+    startup: "start-up until the first KVM_RUN (/dev/kvm, the VM, its vCPU threads) · {d}",
     follow: "Follow the newest",
     hint: "Wheel: zoom · drag: pan · double-click: whole run · click: select",
     canvas: "Timeline of {lanes} threads. Wheel or + and - zoom, drag or the arrow keys pan, 0 shows the whole run, a click selects the record under the mouse.",
@@ -63,6 +65,8 @@ export const timelineMessages = defineMessages({
     zoomIn: "拡大",
     zoomOut: "縮小",
     fit: "全体を表示",
+    fitExits: "exit の範囲",
+    startup: "最初の KVM_RUN までの起動 (/dev/kvm・VM・vCPU スレッドの作成) · {d}",
     follow: "最新に追従",
     hint: "ホイール: 拡大縮小 · ドラッグ: 移動 · ダブルクリック: 全体表示 · クリック: 選択",
     canvas: "{lanes} 本のスレッドのタイムライン。ホイールまたは + と - で拡大縮小、ドラッグまたは矢印キーで移動、0 で全体を表示、クリックでマウス位置のレコードを選択します。",
@@ -168,8 +172,12 @@ function readTheme(el: Element): Theme {
 /** Mutable per-instance state of the canvas: what React does not need to see. */
 interface DrawState {
   scale: TimeScale | null;
-  /** Showing the whole run (and keeps doing so as it grows). */
+  /** Showing the whole run, or its exits (`whole` false), and keeps doing so as it grows. */
   fitted: boolean;
+  /** The fitted view is the whole run, start-up included (else it opens on the exits). */
+  whole: boolean;
+  /** The start-up band's label for a duration. */
+  startupLabel: (ns: number) => string;
   /** Padded extent of the run at the last draw: where zoom and pan may go. */
   extent: TimeSpan;
   cssW: number;
@@ -212,6 +220,8 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
     stRef.current = {
       scale: null,
       fitted: true,
+      whole: false,
+      startupLabel: () => "",
       extent: { start: 0, end: 0 },
       cssW: 0,
       generation: -1,
@@ -223,6 +233,7 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
     };
   }
   const st = stRef.current;
+  st.startupLabel = (ns: number) => t("startup", { d: formatNs(ns) });
 
   const draw = useCallback(
     (force: boolean): DrawStats => {
@@ -250,8 +261,11 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
       if (canvas.height !== bh) canvas.height = bh;
       const ctx = canvas.getContext("2d");
       if (ctx === null) return st.lastStats;
+      const startup = Number.isFinite(model.exitsStart) && model.exitsStart > model.minTs
+        ? { start: model.minTs, end: model.exitsStart, label: st.startupLabel(model.exitsStart - model.minTs) }
+        : null;
       const painted = paint(ctx, {
-        store: p.store, model, scale, lanes: p.lanes, laneH: p.laneH, w, h, dpr: bw / w,
+        store: p.store, model, scale, lanes: p.lanes, laneH: p.laneH, w, h, dpr: bw / w, startup,
         theme: readTheme(root), cursorTs: cursorTime(p.store, p.cursorSeq), selectedRow: p.selectedSeq === null ? -1 : p.store.rowOfSeq(p.selectedSeq),
         buckets: st.buckets, lang: p.lang,
       });
@@ -260,6 +274,8 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
       st.lastStats = { drawMs, indexMs, records: painted.records, visited: painted.visited, skipped: false };
       // Read by tests and the benchmark page; set here, not through React, so that a draw never re-renders.
       canvas.dataset.drawnRecords = String(painted.records);
+      canvas.dataset.viewStart = String(scale.start);
+      canvas.dataset.viewEnd = String(scale.end);
       canvas.dataset.drawMs = drawMs.toFixed(2);
       canvas.dataset.indexMs = indexMs.toFixed(2);
       canvas.dataset.visitedRows = String(painted.visited);
@@ -326,6 +342,13 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
 
   const fit = useCallback(() => {
     st.fitted = true;
+    st.whole = true;
+    setDetached(false);
+    requestDraw();
+  }, [st, requestDraw]);
+  const fitExits = useCallback(() => {
+    st.fitted = true;
+    st.whole = false;
     setDetached(false);
     requestDraw();
   }, [st, requestDraw]);
@@ -500,6 +523,9 @@ function TimelineView({ store, version, cursorSeq, selectedSeq, onSelect, mode, 
         <button type="button" onClick={() => zoomBy(1 / KEY_ZOOM)} aria-label={t("zoomOut")} title={t("zoomOut")}>
           −
         </button>
+        <button type="button" onClick={fitExits} data-testid="timeline-fit-exits">
+          {t("fitExits")}
+        </button>
         <button type="button" onClick={fit} data-testid="timeline-fit">
           {t("fit")}
         </button>
@@ -657,10 +683,11 @@ function resolveScale(st: DrawState, model: TimelineModel, store: TraceStore, w:
   if (model.generation !== st.generation) {
     st.generation = model.generation;
     st.fitted = true;
+    st.whole = false;
   }
   let s: TimeScale;
   if (st.scale === null || st.fitted) {
-    s = whole;
+    s = st.whole ? whole : TimeScale.fit(exitsView(span, model.exitsStart, following ? span.end : model.exitsEnd), w);
   } else {
     s = st.scale.width === w ? st.scale : st.scale.withWidth(w);
     // Following: keep the zoom, slide so that the newest time is at the right edge.
@@ -697,6 +724,8 @@ interface PaintInput {
   theme: Theme;
   cursorTs: number | null;
   selectedRow: number;
+  /** The start-up before the first exit, drawn as a labelled band; null before any exit. */
+  startup: { start: number; end: number; label: string } | null;
   buckets: Map<number, { version: number; b: ExitBuckets }>;
   lang: Lang;
 }
@@ -724,6 +753,8 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
     ctx.fillStyle = theme.border;
     ctx.fillRect(0, y + laneH - 1, w, 1);
   }
+
+  if (inp.startup !== null) paintStartup(ctx, inp.startup, scale, w, h, theme, "band");
 
   // Axis: ticks and their grid lines.
   const ticks = scale.ticks(Math.max(90, theme.fsSmall * 9));
@@ -776,6 +807,8 @@ function paint(ctx: CanvasRenderingContext2D, inp: PaintInput): { records: numbe
     ctx.font = font;
     for (const lb of separateLabels(labels, LABEL_MIN_PX)) fitText(ctx, lb);
   }
+  // Over the records' labels: it names what the band is.
+  if (inp.startup !== null) paintStartup(ctx, inp.startup, scale, w, h, theme, "label");
 
   // Replay: what has not happened yet at the cursor is veiled.
   if (inp.cursorTs !== null) {
@@ -856,6 +889,38 @@ function fillColumns(ctx: CanvasRenderingContext2D, width: number, colW: number,
 
 const HEAT_LEVELS = 6;
 const BAND_LEVELS = 8;
+
+/** The start-up as what it is: a shaded, labelled band; when it is left of the view, a label at the left edge says what lies there. */
+function paintStartup(ctx: CanvasRenderingContext2D, su: { start: number; end: number; label: string }, scale: TimeScale, w: number, h: number, theme: Theme, part: "band" | "label"): void {
+  const x0 = Math.max(0, scale.toPx(su.start));
+  const x1 = Math.min(w, scale.toPx(su.end));
+  const y = h - theme.fsSmall;
+  if (part === "band") {
+    if (x1 > x0) {
+      ctx.globalAlpha = 0.14;
+      ctx.fillStyle = theme.muted;
+      ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
+      ctx.globalAlpha = 1;
+    }
+    return;
+  }
+  const visible = x1 - x0;
+  const textW = ctx.measureText(su.label).width;
+  if (visible >= textW + 8) {
+    ctx.fillStyle = theme.muted;
+    ctx.fillText(su.label, x0 + (visible - textW) / 2, y);
+  } else if (x1 < textW + 24) {
+    // Mostly off to the left: say so at the edge.
+    const text = `◀ ${su.label}`;
+    const tw = ctx.measureText(text).width;
+    ctx.globalAlpha = 0.92;
+    ctx.fillStyle = theme.panel2;
+    ctx.fillRect(2, y - theme.fsSmall / 2 - 2, tw + 8, theme.fsSmall + 4);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = theme.muted;
+    ctx.fillText(text, 6, y);
+  }
+}
 
 function paintBuckets(ctx: CanvasRenderingContext2D, b: ExitBuckets, g: LaneGeometry, colW: number, theme: Theme): void {
   const { count, reason, guest, handle, width } = b;

@@ -243,3 +243,21 @@ export function heatLevel(perSecond: number, full = 100_000): number {
   if (!(perSecond > 0)) return 0;
   return Math.min(1, Math.log10(1 + perSecond) / Math.log10(1 + full));
 }
+
+/** The seq of the first exit after `afterSeq` that the store holds, or null (walks seqs upward: cheap between exits a person watches one at a time). */
+export function nextExitAfter(store: TraceStore, afterSeq: number): number | null {
+  if (store.maxSeq - afterSeq > store.count) {
+    // Sparse seqs (an imported file): look at the rows instead.
+    let best: number | null = null;
+    for (let r = 0; r < store.count; r++) {
+      const s = store.seq[r]!;
+      if (store.kind[r] === RecordKind.Exit && s > afterSeq && (best === null || s < best)) best = s;
+    }
+    return best;
+  }
+  for (let s = Math.max(0, Math.floor(afterSeq) + 1); s <= store.maxSeq; s++) {
+    const row = store.rowOfSeq(s);
+    if (row >= 0 && store.kind[row] === RecordKind.Exit) return s;
+  }
+  return null;
+}

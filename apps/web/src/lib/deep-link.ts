@@ -37,10 +37,13 @@ export function parseDeepLink(search: string | URLSearchParams): DeepLink {
   return link;
 }
 
-/** The query string for a link (keeps other parameters such as lang and projector). */
+/**
+ * The query string for a link (keeps other parameters such as lang and projector, but not this
+ * page's own `slow`: a shared link must not start a second page pacing the run).
+ */
 export function buildDeepLink(link: DeepLink, keep?: URLSearchParams): string {
   const q = new URLSearchParams(keep);
-  for (const k of ["seq", "exit", "vcpu", "view"]) q.delete(k);
+  for (const k of ["seq", "exit", "vcpu", "view", "slow"]) q.delete(k);
   if (link.seq !== undefined) q.set("seq", String(link.seq));
   else if (link.exit !== undefined) {
     q.set("exit", String(link.exit));

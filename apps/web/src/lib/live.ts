@@ -212,7 +212,9 @@ export class RunConnection {
 
   private async fill(fromSeq: number, toSeq = Infinity): Promise<void> {
     let next: number | null = fromSeq;
-    while (next !== null && next <= toSeq && !this.closed && !this.store.full) {
+    // Past the store's cap pages are still read: the store keeps the few records a reader must see
+    // (console output, ioctls, the run's last exits) and counts the rest.
+    while (next !== null && next <= toSeq && !this.closed && this.store.count < this.store.hardLimit) {
       // Pages the store already holds are skipped by seq; start past what we have when we can.
       const page: { bytes: Uint8Array; next: number | null } = await this.client.recordPage(this.runId, next);
       if (this.closed) return;

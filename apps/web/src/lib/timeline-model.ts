@@ -258,6 +258,10 @@ export class TimelineModel {
   minTs = Infinity;
   /** Latest time any record covers (an exit's end of handling, an ioctl's return), ns; -Infinity when empty. */
   maxTs = -Infinity;
+  /** When the first exit's KVM_RUN began (the end of the start-up: the VM, its memory and vCPU threads made), ns; Infinity before any exit. */
+  exitsStart = Infinity;
+  /** When the handling of the last exit ended, ns; -Infinity before any exit. */
+  exitsEnd = -Infinity;
 
   // Indexed by lane number (small integers), so the per-row lookup is an array load.
   private byLane: (LaneRows | undefined)[] = [];
@@ -302,6 +306,8 @@ export class TimelineModel {
       ex.appendRange(store, row, end);
       if (ex.minStart < minTs) minTs = ex.minStart;
       if (ex.maxEnd > maxTs) maxTs = ex.maxEnd;
+      if (ex.minStart < this.exitsStart) this.exitsStart = ex.minStart;
+      if (ex.maxEnd > this.exitsEnd) this.exitsEnd = ex.maxEnd;
       row = end;
     }
     this.minTs = minTs;
@@ -359,9 +365,26 @@ export class TimelineModel {
     this.processed = 0;
     this.minTs = Infinity;
     this.maxTs = -Infinity;
+    this.exitsStart = Infinity;
+    this.exitsEnd = -Infinity;
     this.lastSeq = -1;
     this.lastTs = NaN;
   }
+}
+
+/**
+ * The span a timeline opens on: the exits, from just before the first exit's KVM_RUN to just after
+ * the last exit's handling, where the start-up (opening /dev/kvm up to the first KVM_RUN: hundreds
+ * of ms of thread creation) or the close after the last exit is longer than a third of the exits'
+ * own span; else the whole span. The rest stays reachable by zooming out or "Whole run".
+ */
+export function exitsView(whole: { start: number; end: number }, exitsStart: number, exitsEnd = whole.end): { start: number; end: number } {
+  if (!Number.isFinite(exitsStart) || !Number.isFinite(exitsEnd) || exitsStart >= exitsEnd) return whole;
+  const exits = exitsEnd - exitsStart;
+  const pad = Math.max(exits * 0.04, 1000);
+  const start = exitsStart - whole.start > exits / 3 ? Math.max(whole.start, exitsStart - pad) : whole.start;
+  const end = whole.end - exitsEnd > exits / 3 ? Math.min(whole.end, exitsEnd + pad) : whole.end;
+  return { start, end };
 }
 
 /** Exits of one lane summarised per pixel column, for zoom levels with more exits than pixels. */

@@ -9,6 +9,8 @@
 import {
   decodeRecord, encodeBatch, EXIT, EXIT_IO, EXIT_MMIO, H, KvmExit, MAIN_THREAD, RECORD_SIZE, RecordKind, type TraceRecord,
 } from "@kvmscope/shared";
+import { totalsExitCount } from "./api";
+import { COM1 } from "./uart";
 
 /** Records per raw chunk: 65,536 × 128 bytes = 8 MiB, so a million records never need one huge copy. */
 const CHUNK_SHIFT = 16;
@@ -33,25 +35,60 @@ function grow<T extends Float64Array | Uint32Array | Uint16Array | Uint8Array | 
 }
 
 /**
- * At most this many records are held (about 180 bytes each with the columns: ~360 MB). A guest
- * that exits 140,000 times a second for minutes would otherwise take the tab down; past the cap
- * the page says so and points to the export, which has every record.
+ * The store keeps every record up to this many (about 180 bytes each with the columns: ~360 MB).
+ * A guest that exits 140,000 times a second for minutes would otherwise take the tab down. Past
+ * the cap it keeps only the records a reader must still see (`keptPastCap`): the console output,
+ * every ioctl, marker, stats sample and lost record, and every exit that is not port or MMIO
+ * traffic (HLT, SHUTDOWN, ... — the run's last steps). Those are few, and bounded again by
+ * `maxRecords / 4`; the rest is counted in `refused` (each seq once) and the page points to the
+ * export, which has every record.
  */
 export const STORE_MAX_RECORDS = 2_000_000;
+
+/**
+ * The cap a page asked for with `?cap=N` (tests reach it in seconds, a teacher can lower it on a
+ * small laptop); otherwise STORE_MAX_RECORDS. N from 1,000 to STORE_MAX_RECORDS.
+ */
+export function storeCapFromQuery(search: string): number {
+  const raw = new URLSearchParams(search).get("cap");
+  if (raw === null || !/^\d+$/.test(raw)) return STORE_MAX_RECORDS;
+  return Math.min(STORE_MAX_RECORDS, Math.max(1000, Number(raw)));
+}
+
+/** Exits the run made, as far as is known: the service's totals once it has ended, else every exit offered to the store (kept or not). */
+export function runExitCount(store: TraceStore, totals: Record<string, unknown> | null | undefined): number {
+  return Math.max(totalsExitCount(totals), store.exitCount + store.refusedExits);
+}
+
+/** Is a record of this kind worth keeping once the cap is reached? Port and MMIO exits are the bulk (a polling guest makes 100,000 a second); the console's own writes are kept. */
+export function keptPastCap(kind: number, code: number, port: number, out: boolean): boolean {
+  if (kind !== RecordKind.Exit) return true;
+  if (code === KvmExit.MMIO) return false;
+  if (code === KvmExit.IO) return out && port >= COM1.base && port < COM1.base + COM1.length;
+  return true;
+}
 
 export class TraceStore {
   /** Rows held. */
   count = 0;
-  /** Records offered after the store was full (not kept). */
+  /** Records offered and not kept (each seq counted once): port and MMIO exits past the cap, anything past `hardLimit`. */
   refused = 0;
+  /** Exits among `refused`: with `exitCount`, every exit this store was offered. */
+  refusedExits = 0;
+  /** Seq of the first record not kept, or -1: every record before it is held. */
+  firstRefusedSeq = -1;
   /** Seq index entries beyond this are kept in a Map: one record with a huge seq must not allocate gigabytes. */
   private static readonly DENSE_SEQ_SLACK = 1 << 20;
 
   constructor(readonly maxRecords = STORE_MAX_RECORDS) {}
 
-  /** True once maxRecords are held: later records are counted in `refused`, not kept. */
+  /** True once maxRecords are held: from then on only `keptPastCap` records are kept, up to `hardLimit`. */
   get full(): boolean {
     return this.count >= this.maxRecords;
+  }
+  /** Rows never exceed this, whatever their kind. */
+  get hardLimit(): number {
+    return this.maxRecords + Math.max(1, Math.floor(this.maxRecords / 4));
   }
   /** Bumped on every change: views memoize on it. */
   version = 0;
@@ -97,15 +134,23 @@ export class TraceStore {
     const n = bytes.byteLength / RECORD_SIZE;
     if (n === 0) return 0;
     const src = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.reserve(Math.min(this.count + n, this.maxRecords));
+    this.reserve(Math.min(this.count + n, this.hardLimit));
     let added = 0;
     for (let i = 0; i < n; i++) {
       const o = i * RECORD_SIZE;
       const seq = src.getUint32(o + H.seq, true);
-      if (this.rowOfSeq(seq) >= 0) continue;
+      if (this.seen(seq)) continue;
       if (this.full) {
-        this.refused += n - i;
-        break;
+        const k = src.getUint8(o + H.kind);
+        const c = src.getUint32(o + H.code, true);
+        if (this.count >= this.hardLimit || !keptPastCap(k, c, src.getUint16(o + EXIT_IO.port, true), src.getUint8(o + EXIT_IO.direction) === 1)) {
+          this.refused++;
+          if (k === RecordKind.Exit) this.refusedExits++;
+          if (this.firstRefusedSeq < 0 || seq < this.firstRefusedSeq) this.firstRefusedSeq = seq;
+          this.markRefused(seq);
+          this.version++;
+          continue;
+        }
       }
       const row = this.count;
       const chunk = row >>> CHUNK_SHIFT;
@@ -168,10 +213,32 @@ export class TraceStore {
     } else this.sparseSeqRow.set(seq, row);
   }
 
-  /** The lowest sequence number not held (where a gap in the history starts), amortised O(1). */
+  /** The lowest sequence number never offered (where a gap in the history starts), amortised O(1). Records not kept past the cap count as offered. */
   firstMissingSeq(): number {
-    while (this.rowOfSeq(this.contiguous) >= 0) this.contiguous++;
+    while (this.seen(this.contiguous)) this.contiguous++;
     return this.contiguous;
+  }
+
+  // Seqs offered and not kept: one bit each (a polling guest refuses 100,000 a second for minutes:
+  // 10 MiB for 84 million), growing with the sequence; a stray huge seq goes to a Set.
+  private refusedBits = new Uint8Array(0);
+  private refusedSparse = new Set<number>();
+
+  private markRefused(seq: number): void {
+    const byte = seq >>> 3;
+    if (Number.isInteger(seq) && seq >= 0 && byte < this.refusedBits.length * 2 + (1 << 20)) {
+      if (byte >= this.refusedBits.length) this.refusedBits = grow(this.refusedBits, byte + 1, (k) => new Uint8Array(k));
+      this.refusedBits[byte]! |= 1 << (seq & 7);
+    } else this.refusedSparse.add(seq);
+  }
+
+  /** Was `seq` offered to the store (held, or not kept past the cap)? */
+  seen(seq: number): boolean {
+    if (this.rowOfSeq(seq) >= 0) return true;
+    if (this.refused === 0) return false;
+    const byte = seq >>> 3;
+    if (Number.isInteger(seq) && seq >= 0 && byte < this.refusedBits.length && (this.refusedBits[byte]! & (1 << (seq & 7))) !== 0) return true;
+    return this.refusedSparse.has(seq);
   }
 
   /** The row holding sequence number `seq`, or -1. */

@@ -38,8 +38,7 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
   const startStepHello = async (): Promise<{ page: Page; id: string }> => {
     const page = await newPage();
     await page.goto(app.webUrl);
-    await page.getByTestId("mode-hello").selectOption("step");
-    await page.getByTestId("run-hello").click();
+    await page.getByTestId("step-hello").click();
     await page.waitForURL(/\/runs\/[^/?]+$/);
     const id = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
     await page.locator('[data-testid="run-status"][data-status="paused"]').waitFor({ timeout: 20_000 });
@@ -53,11 +52,14 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.getByTestId("run-hello").click();
     await page.waitForURL(/\/runs\/[^/?]+$/);
     helloRun = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
-    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor({ timeout: 20_000 });
-    await page.locator('[data-testid="run-status"][data-status="finished"]').waitFor();
+    await page.locator('[data-testid="run-status"][data-status="finished"]').waitFor({ timeout: 20_000 });
     // 22 bytes through the UART and the final HLT: all exits reached the page.
     await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
     expect(await num(page, "run-view", "data-exits")).toBe(23);
+    // Over before its page loaded, it opened at its first exit; at the end the whole text is there.
+    await page.getByTestId("scrubber").focus();
+    await page.getByTestId("scrubber").press("End");
+    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor();
     await page.close();
   });
 
@@ -66,13 +68,14 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     const page = await newPage();
     await page.goto(`${app.webUrl}/runs/${run.id}`);
     await page.locator('[data-testid="run-view"][data-connection="live"]').waitFor();
-    const counts: number[] = [];
+    // Rising, however fast this machine is: each reading is followed by a higher one.
+    let last = 0;
     for (let i = 0; i < 4; i++) {
-      await page.waitForTimeout(400);
-      counts.push(await num(page, "run-view", "data-exits"));
+      await page.waitForFunction((n) => Number(document.querySelector('[data-testid="run-view"]')?.getAttribute("data-exits")) > n, last, { timeout: 15_000 });
+      const now = await num(page, "run-view", "data-exits");
+      expect(now).toBeGreaterThan(last);
+      last = now;
     }
-    expect(counts[0]).toBeGreaterThan(0);
-    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
     await page.getByTestId("stop").click();
     await waitForRunEnd(app.serviceUrl, run.id);
     await page.close();
@@ -127,7 +130,10 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     const page = await newPage();
     await page.goto(`${app.webUrl}/runs/${helloRun}`);
     await page.locator('[data-testid="run-view"][data-connection="complete"][data-mode="replay"]').waitFor();
-    expect(await attr(page, "console", "data-text")).toContain("Hello from the guest!");
+    // it opens at its first exit; the end is one key away
+    await page.getByTestId("scrubber").focus();
+    await page.getByTestId("scrubber").press("End");
+    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor();
     // the lifecycle shows where the run is: its current step (the end) scrolled into its list
     const currentInView = await page.evaluate(() => {
       const list = document.querySelector('[data-testid="lifecycle"] ol')!;
@@ -190,7 +196,9 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     await page.waitForURL((u) => u.pathname.startsWith("/runs/") && !u.pathname.endsWith(helloRun));
     await page.locator('[data-testid="run-view"][data-connection="complete"]').waitFor();
     expect(await num(page, "run-view", "data-records")).toBe(original.recordCount);
-    expect(await attr(page, "console", "data-text")).toContain("Hello from the guest!");
+    await page.getByTestId("scrubber").focus();
+    await page.getByTestId("scrubber").press("End");
+    await page.getByTestId("console").and(page.locator('[data-text*="Hello from the guest!"]')).waitFor();
     await expect(page.getByTestId("run-status")).toContainText("imported");
     // a file that is not an export: a clear error, and the page keeps working
     const bad = join(tmpdir(), `kvmscope-e2e-${process.pid}.json`);
@@ -222,6 +230,8 @@ describe.skipIf(skip !== null)("the web app in Chromium", () => {
     expect(exits.at(-1).reason).toBe("KVM_EXIT_MMIO");
     expect(exits.filter((r: { reason: string }) => r.reason === "KVM_EXIT_MMIO")).toHaveLength(1);
     await page.locator(`[data-testid="run-view"][data-exits="${exits.length}"]`).waitFor();
+    // the breakpoint's exit is the one selected
+    await page.locator(`[data-testid="selected-exit"][data-seq="${exits.at(-1).seq}"]`).waitFor();
     await page.getByTestId("stop").click();
     await waitForRunEnd(app.serviceUrl, run.id);
     await page.close();
