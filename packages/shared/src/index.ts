@@ -11,3 +11,4 @@ export * from "./summary.js";
 export * from "./chrome-import.js";
 export * from "./protocol.js";
 export * from "./walkthrough.js";
+export * from "./vmm-trace.js";
