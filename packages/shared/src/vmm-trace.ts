@@ -16,12 +16,13 @@
 // never made up: no RIP, no time in userspace handling for a run seen only through QEMU's log.
 import type { ExitRecord, IoctlRecord, IoPayload, MmioPayload, ThreadName, TraceRecord } from "./codec.js";
 import { errnoName } from "./errno.js";
+import { ioctlInfoByName } from "./ioctls.js";
 import { KvmExit, exitReasonName } from "./exit-reasons.js";
 
 /** One line of strace output we understood. */
 export interface StraceCall {
   tid: number;
-  /** Seconds since the epoch (-ttt) or since midnight (-tt), as strace printed it. */
+  /** Microseconds since the epoch (-ttt) or since midnight (-tt), as strace printed it. */
   time: number;
   syscall: string;
   /** The raw argument text, between the parentheses. */
@@ -30,7 +31,7 @@ export interface StraceCall {
   errno: string | null;
   /** For KVM_RUN with --kvm=vcpu: the exit reason name strace printed after the return value. */
   exitReason: string | null;
-  /** Seconds inside the call (-T). */
+  /** Microseconds inside the call (-T). */
   dur: number | null;
 }
 
@@ -49,24 +50,26 @@ export interface StraceLog {
   unparsed: number;
 }
 
-const CALL = /^(\d+)\s+(\d+(?:[:.]\d+)*)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)(.*)$/;
+const CALL = /^(\d+)\s+(\d+(?:[:.]\d+)*)\s+(\w+)\((.*)\)\s+=\s+(0x[0-9a-f]+|-?\d+|\?)(.*)$/;
 const UNFINISHED = /^(\d+)\s+(\d+(?:[:.]\d+)*)\s+(\w+)\((.*?)\s*<unfinished \.\.\.>$/;
-const RESUMED = /^(\d+)\s+(\d+(?:[:.]\d+)*)\s+<\.\.\. (\w+) resumed>(.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)(.*)$/;
+const RESUMED = /^(\d+)\s+(\d+(?:[:.]\d+)*)\s+<\.\.\. (\w+) resumed>(.*)\)\s+=\s+(0x[0-9a-f]+|-?\d+|\?)(.*)$/;
 const EXITED = /^(\d+)\s+(?:\d+(?:[:.]\d+)*\s+)?\+\+\+ exited with (\d+) \+\+\+$/;
 const KILLED = /^(\d+)\s+(?:\d+(?:[:.]\d+)*\s+)?\+\+\+ killed by (\w+)/;
 const NOTICE = /^(\d+)\s+(?:\d+(?:[:.]\d+)*\s+)?(---|\+\+\+)/;
 
-function parseTime(text: string): number {
-  if (!text.includes(":")) return Number(text);
-  const [h, m, s] = text.split(":");
-  return Number(h) * 3600 + Number(m) * 60 + Number(s);
+/** `1796700550.010195` or `03:29:10.113556` as whole microseconds (exact: no float seconds). */
+function micros(text: string): number {
+  const [whole, frac = ""] = text.split(".");
+  let seconds = 0;
+  for (const part of whole!.split(":")) seconds = seconds * 60 + Number(part);
+  return seconds * 1_000_000 + Number(frac.padEnd(6, "0").slice(0, 6));
 }
 
 function parseRest(rest: string): { errno: string | null; exitReason: string | null; dur: number | null } {
   const errno = /^\s*([A-Z][A-Z0-9]+) \(/.exec(rest)?.[1] ?? null;
   const exitReason = /\((KVM_EXIT_[A-Z0-9_]+)\)/.exec(rest)?.[1] ?? null;
   const durText = /<(\d+\.\d+)>\s*$/.exec(rest)?.[1];
-  return { errno, exitReason, dur: durText === undefined ? null : Number(durText) };
+  return { errno, exitReason, dur: durText === undefined ? null : micros(durText) };
 }
 
 /**
@@ -86,14 +89,14 @@ export function parseStrace(text: string): StraceLog {
     if (m) {
       const tid = Number(m[1]);
       first ??= tid;
-      calls.push({ tid, time: parseTime(m[2]!), syscall: m[3]!, args: m[4]!, ret: m[5] === "?" ? NaN : Number(m[5]), ...parseRest(m[6]!) });
+      calls.push({ tid, time: micros(m[2]!), syscall: m[3]!, args: m[4]!, ret: m[5] === "?" ? NaN : Number(m[5]), ...parseRest(m[6]!) });
       continue;
     }
     m = UNFINISHED.exec(line);
     if (m) {
       const tid = Number(m[1]);
       first ??= tid;
-      pending.set(tid, { time: parseTime(m[2]!), syscall: m[3]!, args: m[4]! });
+      pending.set(tid, { time: micros(m[2]!), syscall: m[3]!, args: m[4]! });
       continue;
     }
     m = RESUMED.exec(line);
@@ -130,7 +133,7 @@ export function parseStrace(text: string): StraceLog {
 export interface QemuTraceEvent {
   /** The emitting thread (QEMU ≤ 10.0 with `-msg timestamp=on`), or null. */
   tid: number | null;
-  /** Seconds since the epoch. */
+  /** Microseconds since the epoch. */
   time: number;
   event: string;
   /** `key value` pairs of the event's text (`cpu_index 0, reason 2` → {cpu_index: "0", reason: "2"}). */
@@ -165,16 +168,15 @@ export function parseQemuTrace(text: string): QemuTrace {
     if (line === "") continue;
     let m = QEMU_TID_LINE.exec(line);
     if (m) {
-      events.push({ tid: Number(m[1]), time: Number(m[2]), event: m[3]!, fields: qemuFields(m[4]!) });
+      events.push({ tid: Number(m[1]), time: micros(m[2]!), event: m[3]!, fields: qemuFields(m[4]!) });
       continue;
     }
     m = QEMU_ISO_LINE.exec(line);
     if (m && /^[a-z0-9_]+$/.test(m[2]!)) {
-      const time = Date.parse(m[1]!.endsWith("Z") ? m[1]! : `${m[1]!}Z`) / 1000;
-      const frac = /\.(\d+)/.exec(m[1]!)?.[1];
       // Date.parse keeps milliseconds only; the microseconds come back from the text.
-      const precise = frac === undefined ? time : Math.floor(time) + Number(`0.${frac}`);
-      events.push({ tid: null, time: precise, event: m[2]!, fields: qemuFields(m[3]!) });
+      const seconds = Math.floor(Date.parse(`${m[1]!.replace(/\.\d+/, "").replace(/Z$/, "")}Z`) / 1000);
+      const frac = /\.(\d+)/.exec(m[1]!)?.[1] ?? "";
+      events.push({ tid: null, time: micros(`${seconds}.${frac}`), event: m[2]!, fields: qemuFields(m[3]!) });
       continue;
     }
     other++;
@@ -210,10 +212,12 @@ export interface ImportedVmmRun {
   };
   /** Ioctls on KVM fds from threads that are neither the main thread nor a vCPU's: not in records. */
   otherThreadIoctls: number;
+  /** KVM ioctls strace named that our ioctl table does not know (by name, how many): not in records. */
+  unknownIoctls: Record<string, number>;
   /** Exits QEMU's log showed with no KVM_RUN return in strace to pair with, and the reverse. */
   unpaired: { qemuExits: number; straceExits: number };
   end: StraceEnd;
-  /** The first traced moment, seconds since the epoch: records' ts are nanoseconds after it. */
+  /** The first traced moment, µs since the epoch (or midnight, for -tt): records' ts are nanoseconds after it. */
   t0: number;
 }
 
@@ -230,7 +234,7 @@ function requestOf(args: string): string {
 
 /** The numeric third argument where strace printed one (`KVM_CHECK_EXTENSION, KVM_CAP_X` → none). */
 function numericArg(args: string): number | undefined {
-  const m = /^\s*-?\d+,\s*[^,]+,\s*(-?\d+|0x[0-9a-f]+)\s*$/.exec(args);
+  const m = /^\s*-?\d+,\s*[^,]+,\s*(0x[0-9a-f]+|-?\d+)\s*$/.exec(args);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -238,20 +242,97 @@ function capArg(args: string): string | undefined {
   return /,\s*(KVM_CAP_[A-Z0-9_]+)\s*$/.exec(args)?.[1];
 }
 
+/** Ioctls whose third argument is a value, not a pointer: strace's number is the argument itself. */
+const BY_VALUE: Record<string, string> = { KVM_CREATE_VM: "type", KVM_CREATE_VCPU: "vcpuId", KVM_SET_TSS_ADDR: "addr" };
+/** For the ioctls our table gives arguments, where strace's decoded struct has each (`{slot=0, …}`). */
+const STRUCT_FIELDS: Record<string, Record<string, string>> = {
+  KVM_SET_USER_MEMORY_REGION: { slot: "slot", guestPhysAddr: "guest_phys_addr", memorySize: "memory_size" },
+  KVM_SET_REGS: { rip: "rip" },
+  KVM_SET_SREGS: { cr0: "cr0", efer: "efer" },
+  KVM_SET_CPUID2: { entries: "nent" },
+  KVM_GET_SUPPORTED_CPUID: { maxEntries: "nent" },
+  KVM_IRQ_LINE: { irq: "irq", level: "level" },
+  KVM_INTERRUPT: { vector: "irq" },
+  KVM_SET_MP_STATE: { state: "mp_state" },
+  KVM_CREATE_PIT2: { flags: "flags" },
+  KVM_SET_GUEST_DEBUG: { control: "control" },
+};
+
+/**
+ * The numbers our ioctl table keeps for `name`, read from what strace printed. Where strace showed
+ * only a pointer (it decodes some structs, not all) the argument is 0: the record format has a
+ * slot for it, but strace did not observe it.
+ */
+function ioctlArgsFromStrace(name: string, text: string): Record<string, number> {
+  const info = ioctlInfoByName(name);
+  const args: Record<string, number> = {};
+  if (info === undefined) return args;
+  for (const a of info.args) args[a] = 0;
+  if (name === "KVM_CHECK_EXTENSION") {
+    const cap = capArg(text);
+    const n = cap === undefined ? numericArg(text) : KVM_CAP_NUMBERS[cap];
+    if (n !== undefined) args.cap = n;
+    return args;
+  }
+  const byValue = BY_VALUE[name];
+  if (byValue !== undefined) {
+    const n = numericArg(text);
+    if (n !== undefined) args[byValue] = n;
+    return args;
+  }
+  const fields = STRUCT_FIELDS[name];
+  if (fields !== undefined) {
+    for (const [arg, field] of Object.entries(fields)) {
+      const m = new RegExp(`[{ ,]${field}=(0x[0-9a-f]+|-?\\d+)`).exec(text);
+      if (m) args[arg] = Number(m[1]);
+    }
+  }
+  return args;
+}
+
 const CLONE_CHILD = /^(?:clone3?|fork|vfork)$/;
 
 /**
- * Joins a strace log and (optionally) QEMU's trace of the same run into threads and records.
- * `names` maps thread ids to their names where the tracer could read them.
+ * KVM fds a process already held when tracing began (attach with --pid), from /proc/PID/fd:
+ * `/dev/kvm`, `anon_inode:kvm-vm`, `anon_inode:kvm-vcpu:N`. Without them an attached trace could
+ * not tell a KVM ioctl from any other, nor which vCPU a thread runs.
  */
-export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: ReadonlyMap<number, string> = new Map()): ImportedVmmRun {
+export type KnownFds = ReadonlyMap<number, { kind: "system" | "vm" | "vcpu" | "other"; vcpu?: number }>;
+
+/** What a /proc/PID/fd link target says about the fd, or null when it is not KVM's. */
+export function kvmFdKind(target: string): { kind: "system" | "vm" | "vcpu" | "other"; vcpu?: number } | null {
+  if (target === "/dev/kvm") return { kind: "system" };
+  if (target === "anon_inode:kvm-vm") return { kind: "vm" };
+  const vcpu = /^anon_inode:kvm-vcpu:(\d+)$/.exec(target);
+  if (vcpu) return { kind: "vcpu", vcpu: Number(vcpu[1]) };
+  if (/^anon_inode:kvm-/.test(target)) return { kind: "other" }; // stats fds, devices
+  return null;
+}
+
+/**
+ * Joins a strace log and (optionally) QEMU's trace of the same run into threads and records.
+ */
+export interface ImportOptions {
+  /** Thread id → name, where the tracer could read /proc/PID/task/TID/comm. */
+  names?: ReadonlyMap<number, string>;
+  /** KVM fds the process held before the trace began (attach). */
+  knownFds?: KnownFds;
+  /** The process's main thread; by default the first thread strace printed (right for a launch, not an attach). */
+  mainTid?: number;
+}
+
+export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, options: ImportOptions = {}): ImportedVmmRun {
+  const names = options.names ?? new Map<number, string>();
+  const knownFds = options.knownFds ?? new Map();
   // Which fds are KVM's at each call: from the open (or the ioctl that returned them) to their close,
   // so an fd number reused before /dev/kvm was opened or after a close is not taken for one.
   const kvmFdAt: boolean[] = [];
-  const live = new Set<number>();
+  const live = new Set<number>(knownFds.keys());
+  const vcpuOfFd = new Map<number, number>();
+  for (const [fd, k] of knownFds) if (k.kind === "vcpu" && k.vcpu !== undefined) vcpuOfFd.set(fd, k.vcpu);
   const vcpuOfTid = new Map<number, number>();
   const parents = new Map<number, number>();
-  const firstTid = strace.calls[0]?.tid ?? null;
+  const firstTid = options.mainTid ?? strace.calls[0]?.tid ?? null;
   for (const c of strace.calls) {
     const fd = fdOf(c.args);
     kvmFdAt.push(c.syscall === "ioctl" || c.syscall === "close" ? live.has(fd) : false);
@@ -271,7 +352,10 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: R
       if (req === "KVM_CREATE_VCPU" && c.ret >= 0) {
         const id = numericArg(c.args);
         if (id !== undefined && !vcpuOfTid.has(c.tid)) vcpuOfTid.set(c.tid, id);
+        if (id !== undefined) vcpuOfFd.set(c.ret, id);
       }
+      // Attached mid-run: the thread that runs KVM_RUN on vCPU n's fd is vCPU n's thread.
+      if (req === "KVM_RUN" && !vcpuOfTid.has(c.tid) && vcpuOfFd.has(fd)) vcpuOfTid.set(c.tid, vcpuOfFd.get(fd)!);
     }
   }
 
@@ -320,6 +404,7 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: R
   const records: TraceRecord[] = [];
   const taken = new Map<number, number>();
   let otherThreadIoctls = 0;
+  const unknownIoctls = new Map<string, number>();
   let straceUnpaired = 0;
   let seq = 0;
   // The exit each vCPU thread returned from last, until its next KVM_RUN: that gap is the time the
@@ -335,8 +420,8 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: R
       otherThreadIoctls++;
       continue;
     }
-    const ts = Math.max(0, Math.round((c.time - t0) * 1e9));
-    const durNs = c.dur === null ? 0 : Math.round(c.dur * 1e9);
+    const ts = Math.max(0, (c.time - t0) * 1000);
+    const durNs = c.dur === null ? 0 : c.dur * 1000;
     const name = isOpen ? "open" : isClose ? "close" : requestOf(c.args);
     const errno = c.errno === null ? 0 : errnoNumber(c.errno);
     if (name === "KVM_RUN") {
@@ -359,20 +444,20 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: R
       };
       const payload = q?.access ? toPayload(code, q.access) : null;
       if (payload?.io) exit.io = payload.io;
-      if (payload?.mmio) exit.mmio = payload.mmio;
+      else if (payload?.mmio) exit.mmio = payload.mmio;
+      else if (code === KvmExit.IO || code === KvmExit.MMIO) exit.notObserved = true; // never a made-up port 0
       records.push(exit);
       openExit.set(c.tid, exit);
       continue;
     }
-    const args: Record<string, number> = {};
-    const n = numericArg(c.args);
-    if (name === "KVM_CREATE_VCPU" && n !== undefined) args.vcpuId = n;
-    if (name === "KVM_CHECK_EXTENSION") {
-      const cap = capArg(c.args);
-      const capNo = cap === undefined ? n : KVM_CAP_NUMBERS[cap];
-      if (capNo !== undefined) args.cap = capNo;
+    if (ioctlInfoByName(name) === undefined) {
+      unknownIoctls.set(name, (unknownIoctls.get(name) ?? 0) + 1); // not in our table: said, not stored
+      continue;
     }
-    const rec: IoctlRecord = { type: "ioctl", seq: seq++, ts, thread, name, fd: fdOf(c.args), args, ret: Number.isNaN(c.ret) ? -1 : c.ret, errno, durNs };
+    const args = ioctlArgsFromStrace(name, c.args);
+    // An open's fd is the one it returned (as our own VMM records it).
+    const fd = isOpen ? Math.max(0, c.ret) : fdOf(c.args);
+    const rec: IoctlRecord = { type: "ioctl", seq: seq++, ts, thread, name, fd, args, ret: Number.isNaN(c.ret) ? -1 : c.ret, errno, durNs };
     if (errno !== 0) rec.error = c.errno!;
     records.push(rec);
   }
@@ -382,6 +467,7 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, names: R
     threads, records,
     observed: { exitPayloads: qemu !== null, ioctlDurations: true, handling: true, rip: false },
     otherThreadIoctls,
+    unknownIoctls: Object.fromEntries(unknownIoctls),
     unpaired: { qemuExits: qemuUnpaired, straceExits: straceUnpaired },
     end: strace.end,
     t0,
@@ -458,7 +544,7 @@ const KVM_CAP_NUMBERS: Record<string, number> = {
   KVM_CAP_X86_USER_SPACE_MSR: 188, KVM_CAP_X86_MSR_FILTER: 189, KVM_CAP_ENFORCE_PV_FEATURE_CPUID: 190,
   KVM_CAP_SYS_HYPERV_CPUID: 191, KVM_CAP_DIRTY_LOG_RING: 192, KVM_CAP_X86_BUS_LOCK_EXIT: 193,
   KVM_CAP_PPC_DAWR1: 194, KVM_CAP_SET_GUEST_DEBUG2: 195, KVM_CAP_SGX_ATTRIBUTE: 196,
-  KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: 197, KVM_CAP_PTP_KVM: 198,
+  KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: 197, KVM_CAP_PTP_KVM: 198, KVM_CAP_HYPERV_ENFORCE_CPUID: 199,
   KVM_CAP_ARM_MTE: 205, KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM: 206, KVM_CAP_VM_GPA_BITS: 207, KVM_CAP_XSAVE2: 208,
   KVM_CAP_SYS_ATTRIBUTES: 209, KVM_CAP_PPC_AIL_MODE_3: 210, KVM_CAP_S390_MEM_OP_EXTENSION: 211,
   KVM_CAP_PMU_CAPABILITY: 212, KVM_CAP_DISABLE_QUIRKS2: 213, KVM_CAP_VM_TSC_CONTROL: 214,

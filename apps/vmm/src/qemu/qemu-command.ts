@@ -49,6 +49,8 @@ export function qemuGuestArgs(o: QemuGuestOptions): string[] {
     "-smp", String(o.vcpus),
     "-m", String(o.memMiB),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    // Thread names a trace can show: "CPU 0/KVM", "call_rcu", "worker" (/proc/PID/task/TID/comm).
+    "-name", "kvmscope,debug-threads=on",
     "-bios", o.biosPath,
     "-serial", "stdio",
     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",

@@ -116,7 +116,7 @@ export async function writeTraced(t: TracedVmm, run: RunLine, to: { path: string
   const i = t.imported;
   const vcpus = i.threads.filter((th) => th.role === "vcpu").length;
   const file = to === undefined ? undefined : openTraceFile(to.path, to.format);
-  file?.begin({ ...run, vcpus: run.vcpus ?? vcpus, threads: i.threads, observed: i.observed, otherThreadIoctls: i.otherThreadIoctls, unpaired: i.unpaired });
+  file?.begin({ ...run, vcpus: run.vcpus ?? vcpus, threads: i.threads, observed: i.observed, otherThreadIoctls: i.otherThreadIoctls, unknownIoctls: i.unknownIoctls, unpaired: i.unpaired });
   const summary = new RunSummary();
   for (const r of i.records) summary.add(r);
   file?.records(i.records);

@@ -2,10 +2,11 @@
 // events when it is QEMU, and turn what both print into records (packages/shared vmm-trace.ts).
 // The traced process keeps our stdio, so a guest's serial port still reaches the terminal.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { type ImportedVmmRun, importVmmRun, parseQemuTrace, parseStrace } from "@kvmscope/shared";
+import { type ImportedVmmRun, type KnownFds, importVmmRun, kvmFdKind, parseQemuTrace, parseStrace } from "@kvmscope/shared";
+import { readlinkSync } from "node:fs";
 import { QEMU_TRACE_EVENTS } from "./qemu-command.js";
 
 export const STRACE_BINARY = "strace";
@@ -20,8 +21,8 @@ export interface TraceVmmOptions {
   /** End the trace after this long (SIGTERM to the VMM when we started it, detach otherwise). */
   timeoutMs: number | null;
   /**
-   * When every vCPU's last exit was KVM_EXIT_HLT and QEMU's trace stayed quiet this long, the guest
-   * has halted for good: end QEMU (it would wait for ever). Null: never (a VMM we do not know).
+   * When every vCPU thread's last KVM_RUN returned KVM_EXIT_HLT and strace printed nothing for this
+   * long, the guest has halted for good: end the VMM (QEMU would wait for ever). Null: never.
    */
   haltedQuietMs: number | null;
   /** Where the VMM's stdin/stdout/stderr go. */
@@ -78,6 +79,26 @@ function readNames(pid: number, into: Map<number, string>): void {
   }
 }
 
+/** The KVM fds a running process holds (for --pid: the trace starts after they were made). */
+function knownKvmFds(pid: number): Map<number, NonNullable<ReturnType<typeof kvmFdKind>>> {
+  const fds = new Map<number, NonNullable<ReturnType<typeof kvmFdKind>>>();
+  let entries: string[];
+  try {
+    entries = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return fds;
+  }
+  for (const fd of entries) {
+    try {
+      const kind = kvmFdKind(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (kind !== null) fds.set(Number(fd), kind);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return fds;
+}
+
 function childOf(pid: number): number | null {
   try {
     const text = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
@@ -88,12 +109,55 @@ function childOf(pid: number): number | null {
   }
 }
 
-/** Whether QEMU's trace says every vCPU sits in HLT: its last kvm_run_exit per vCPU was reason 5. */
-function allHalted(traceText: string): boolean {
-  const last = new Map<string, string>();
-  for (const m of traceText.matchAll(/kvm_run_exit cpu_index (\d+), reason (\d+)/g)) last.set(m[1]!, m[2]!);
-  for (const m of traceText.matchAll(/kvm_vcpu_ioctl cpu_index (\d+), type 0xae80/g)) if (!last.has(m[1]!)) last.set(m[1]!, "run");
-  return last.size > 0 && [...last.values()].every((r) => r === "5");
+/**
+ * Follows strace's output as it grows (strace writes each line as it happens; QEMU's own log is
+ * buffered) and says whether every vCPU thread's last KVM_RUN returned KVM_EXIT_HLT: with the
+ * userspace irqchip QEMU then waits in userspace, and with interrupts off nothing will wake it.
+ */
+class HaltWatch {
+  #offset = 0;
+  #partial = "";
+  readonly #vcpuThreads = new Set<string>();
+  readonly #lastExit = new Map<string, string>();
+  constructor(private readonly file: string) {}
+
+  /**
+   * Reads what was added; true if any of it was a system call. Signal notices do not count: QEMU's
+   * main thread keeps kicking a halted vCPU thread (SIG_IPI) while its timers tick.
+   */
+  poll(): boolean {
+    let fd: number;
+    try {
+      fd = openSync(this.file, "r");
+    } catch {
+      return false;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.#offset) return false;
+      const buf = Buffer.alloc(Math.min(size - this.#offset, 4 << 20));
+      const n = readSync(fd, buf, 0, buf.length, this.#offset);
+      this.#offset += n;
+      const lines = (this.#partial + buf.toString("utf8", 0, n)).split("\n");
+      this.#partial = lines.pop() ?? "";
+      let calls = false;
+      for (const line of lines) {
+        const tid = /^(\d+) /.exec(line)?.[1];
+        if (tid === undefined || /^\d+\s+[\d.]+\s+(---|\+\+\+)/.test(line)) continue;
+        calls = true;
+        if (/ioctl\(\d+, KVM_CREATE_VCPU, /.test(line) && !/= -1/.test(line)) this.#vcpuThreads.add(tid);
+        const run = /ioctl\(\d+, KVM_RUN, .*= (?:0 \((KVM_EXIT_\w+)\)|-1 (\w+))/.exec(line) ?? /<\.\.\. ioctl resumed>.*= (?:0 \((KVM_EXIT_\w+)\)|-1 (\w+))/.exec(line);
+        if (run) this.#lastExit.set(tid, run[1] ?? run[2]!);
+      }
+      return calls;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  get allHalted(): boolean {
+    return this.#vcpuThreads.size > 0 && [...this.#vcpuThreads].every((t) => this.#lastExit.get(t) === "KVM_EXIT_HLT");
+  }
 }
 
 export async function traceVmm(o: TraceVmmOptions): Promise<TracedVmm> {
@@ -105,6 +169,7 @@ export async function traceVmm(o: TraceVmmOptions): Promise<TracedVmm> {
   const straceArgs = ["-f", "-ttt", "-T", "--kvm=vcpu", "-e", STRACE_CALLS, "-o", straceFile];
   if (command !== null) straceArgs.push("--", ...command);
   else straceArgs.push("-p", String(o.pid));
+  const knownFds: KnownFds = o.pid === null ? new Map() : knownKvmFds(o.pid);
   const started = Date.now();
   const child = spawn(o.strace ?? STRACE_BINARY, straceArgs, { stdio: o.stdio === "inherit" ? "inherit" : ["pipe", "pipe", "pipe"] });
   let stderr = "";
@@ -119,32 +184,33 @@ export async function traceVmm(o: TraceVmmOptions): Promise<TracedVmm> {
   let vmmPid = o.pid;
   let ending: TracedVmm["ending"] = o.command === null ? "detached" : "exited";
   let quietSince = Date.now();
-  let lastSize = 0;
+  const halts = new HaltWatch(straceFile);
   let signalled = false;
-  /** Ends the VMM we started (once; it may be gone already). */
+  let killTimer: NodeJS.Timeout | undefined;
+  /**
+   * Ends the VMM we started: SIGTERM (QEMU shuts down cleanly), then SIGKILL a second later for a
+   * QEMU that did not act on it (seen here with a halted guest: its main loop never woke).
+   */
   const endVmm = (): void => {
     if (signalled || vmmPid === null) return;
     signalled = true;
-    try {
-      process.kill(vmmPid, "SIGTERM");
-    } catch {
-      // it exited meanwhile
-    }
+    const pid = vmmPid;
+    const kill = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // it exited meanwhile
+      }
+    };
+    kill("SIGTERM");
+    killTimer = setTimeout(() => kill("SIGKILL"), 1000);
   };
   const poll = setInterval(() => {
     if (vmmPid === null && child.pid !== undefined) vmmPid = childOf(child.pid);
     if (vmmPid !== null) readNames(vmmPid, names);
-    if (o.haltedQuietMs !== null && qemuEvents && vmmPid !== null) {
-      let size = 0;
-      try {
-        size = statSync(qemuFile).size;
-      } catch {
-        return;
-      }
-      if (size !== lastSize) {
-        lastSize = size;
-        quietSince = Date.now();
-      } else if (Date.now() - quietSince >= o.haltedQuietMs && allHalted(readFileSync(qemuFile, "utf8"))) {
+    if (o.haltedQuietMs !== null && vmmPid !== null) {
+      if (halts.poll()) quietSince = Date.now();
+      else if (Date.now() - quietSince >= o.haltedQuietMs && halts.allHalted) {
         if (!signalled) ending = "halted";
         endVmm();
       }
@@ -155,12 +221,23 @@ export async function traceVmm(o: TraceVmmOptions): Promise<TracedVmm> {
     if (o.command === null) child.kill("SIGINT"); // strace detaches on SIGINT
     else endVmm();
   }, o.timeoutMs);
+  // If kvmscope itself is told to stop, the VMM it started stops too (it would outlive us otherwise).
+  const onStop = (): void => {
+    if (o.command === null) child.kill("SIGINT");
+    else endVmm();
+  };
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
   const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
     child.on("error", reject);
     child.on("exit", (c, s) => resolve({ code: c, signal: s }));
+  }).finally(() => {
+    process.off("SIGTERM", onStop);
+    process.off("SIGINT", onStop);
   });
   clearInterval(poll);
   if (timer) clearTimeout(timer);
+  if (killTimer) clearTimeout(killTimer);
   try {
     const strace = parseStrace(readFileSync(straceFile, "utf8"));
     let qemu = null;
@@ -169,7 +246,7 @@ export async function traceVmm(o: TraceVmmOptions): Promise<TracedVmm> {
     } catch {
       qemu = null; // not QEMU, or it wrote nothing
     }
-    const imported = importVmmRun(strace, qemu, names);
+    const imported = importVmmRun(strace, qemu, { names, knownFds, mainTid: o.pid ?? undefined });
     // strace exits with the traced command's status (or 128+signal, as a shell would report it).
     const killedBy = imported.end.killedBy;
     return {
