@@ -5,6 +5,9 @@
 //   guests/src/lib/*.S   routines the guests share, pulled in with `.include "lib/<file>.S"`
 //                        (as -I guests/src); they are not guests themselves
 //   bench/raw-kvm-loop.c --gcc -O2-->  bench/build/raw-kvm-loop
+//   guests/src/qemu-bios/reset.S  --as, ld-->  guests/build/qemu-bios.bin: the 64 KiB `-bios`
+//                        template that runs any of these images under real QEMU (the VMM writes
+//                        the guest's bytes into it: apps/vmm/src/qemu/bios-image.ts)
 //
 // Each .bin is a flat image: the bytes the VMM copies to guest-physical 0x7c00 (boot-sector
 // convention); its first byte is the first instruction the vCPU runs in real mode.
@@ -28,6 +31,11 @@ const objDir = join(buildDir, 'obj');
 const linkerScript = join(srcDir, 'guest.ld');
 const catalogPath = join(guestsDir, 'catalog.json');
 const benchSource = join(vmmDir, 'bench', 'raw-kvm-loop.c');
+const qemuBiosSource = join(srcDir, 'qemu-bios', 'reset.S');
+const qemuBiosObject = join(objDir, 'qemu-bios.o');
+const qemuBiosImage = join(buildDir, 'qemu-bios.bin');
+/** A `-bios` image is exactly one 64 KiB ROM: QEMU maps it below 1 MiB and below 4 GiB. */
+const QEMU_BIOS_BYTES = 64 * 1024;
 const benchBinary = join(vmmDir, 'bench', 'build', 'raw-kvm-loop');
 
 /** The machine contract loads images at 0x7c00 and allows at most 608 KiB. */
@@ -112,6 +120,20 @@ function buildGuest(name) {
   console.log(`guest ${name.padEnd(13)} ${String(size).padStart(5)} bytes  ${relative(vmmDir, image)}  (${state})`);
 }
 
+function buildQemuBios() {
+  let state = 'up to date';
+  if (stale(qemuBiosImage, [qemuBiosSource])) {
+    produce(qemuBiosObject, (tmp) => run(AS, ['--64', '-o', tmp, qemuBiosSource]));
+    produce(qemuBiosImage, (tmp) => run(LD, ['-Ttext=0', '-e', '0', '--oformat', 'binary', '-o', tmp, qemuBiosObject]));
+    state = 'built';
+  }
+  const size = statSync(qemuBiosImage).size;
+  if (size !== QEMU_BIOS_BYTES) {
+    throw new BuildError(`${relative(vmmDir, qemuBiosImage)}: ${size} bytes; a -bios template must be ${QEMU_BIOS_BYTES}`);
+  }
+  console.log(`qemu -bios template ${String(size).padStart(5)} bytes  ${relative(vmmDir, qemuBiosImage)}  (${state})`);
+}
+
 function buildBench() {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     console.log(`bench raw-kvm-loop  skipped: it drives x86 KVM, this host is ${process.platform}-${process.arch}`);
@@ -155,6 +177,7 @@ try {
   checkCatalog(names);
   mkdirSync(objDir, { recursive: true });
   for (const name of names) buildGuest(name);
+  buildQemuBios();
   buildBench();
 } catch (err) {
   if (!(err instanceof BuildError)) throw err;

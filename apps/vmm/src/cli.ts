@@ -18,6 +18,10 @@ Usage:
   kvmscope run --image FILE [options]
                                   run your own flat binary (loaded at 0x7c00, real mode, CS:IP 0000:7c00)
   kvmscope bench [--exits N]      the VMM against a raw C KVM_RUN loop, same guest, same run
+  kvmscope trace [--trace FILE] -- COMMAND [ARGS...]
+                                  any KVM VMM (QEMU, …) under strace: its ioctls and exits as a trace
+  kvmscope trace --pid PID [--seconds S] --trace FILE
+                                  the same for a VMM already running
   kvmscope serve [--port 7070] [--host 127.0.0.1] [--data DIR]
                                   the service: live runs over HTTP and WebSocket, stored runs
   kvmscope bench-service [--exits N]  what storing, reading, exporting and viewers cost a guest
@@ -32,6 +36,8 @@ Run options:
   --format ndjson|chrome  trace format (default ndjson; chrome opens in Perfetto UI)
   --timeout SECONDS     end the run after this long (default 10; 0 = none)
   --max-exits N         end the run after N exits reached userspace
+  --vmm kvmscope|qemu   whose VMM runs the guest: ours (default) or real QEMU, traced with strace
+                        and QEMU's own trace events, same devices at the same ports
 
 The guest's serial port is stdout (and stdin); the summary goes to stderr.
 Exit status: 0 when the guest ended as it is built to, (v << 1) | 1 when it wrote v to port 0xf4,
@@ -58,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case "bench":
         return await (await loadBench()).runBench(rest);
+      case "trace": {
+        const { traceCommand } = await import("./qemu/trace-command.js");
+        return await traceCommand(rest);
+      }
       case "serve": {
         // Loaded on demand: `run` and `guests` never load Prisma or the HTTP stack.
         const { serveCommand } = await import("./service/serve-command.js");
@@ -154,6 +164,8 @@ export interface RunPlan {
   guest?: GuestInfo;
   imagePath?: string;
   trace?: { path: string; format: TraceFormat };
+  /** Whose VMM runs it: ours, or real QEMU (traced through strace and QEMU's own events). */
+  vmm: "kvmscope" | "qemu";
 }
 
 /** Parses `run` arguments into a validated plan (no KVM touched). */
@@ -171,8 +183,11 @@ export function planRun(args: string[]): RunPlan {
       format: { type: "string" },
       timeout: { type: "string" },
       "max-exits": { type: "string" },
+      vmm: { type: "string" },
     },
   });
+  const vmm = values.vmm ?? "kvmscope";
+  if (vmm !== "kvmscope" && vmm !== "qemu") throw new ConfigError(`--vmm must be "kvmscope" or "qemu", got "${vmm}"`);
   if (positionals.length > 1) throw new ConfigError(`run takes one guest name, got ${positionals.length}: ${positionals.join(" ")}`);
   const name = positionals[0];
   if (name !== undefined && values.image !== undefined) throw new ConfigError("give either a guest name or --image FILE, not both");
@@ -198,11 +213,20 @@ export function planRun(args: string[]): RunPlan {
     timeoutSec: timeoutSec === 0 ? undefined : timeoutSec,
     maxExits: numberOption("--max-exits", values["max-exits"]),
   });
-  return { config, guest, imagePath: values.image, trace: values.trace ? { path: values.trace, format } : undefined };
+  return { config, guest, imagePath: values.image, trace: values.trace ? { path: values.trace, format } : undefined, vmm };
 }
 
 async function runCommand(args: string[]): Promise<number> {
   const plan = planRun(args);
+  if (plan.vmm === "qemu") {
+    const { traceQemuGuest, writeTraced } = await import("./qemu/trace-command.js");
+    const c = plan.config;
+    const { traced, run } = await traceQemuGuest({
+      image: c.image, guest: plan.guest?.name ?? null, vcpus: c.vcpus, memMiB: c.memMiB, irqchip: c.irqchip,
+      timeoutMs: c.timeoutMs ?? null, stdio: "inherit",
+    });
+    return await writeTraced(traced, run, plan.trace);
+  }
   const kvm = kvmAvailable();
   if (!kvm.ok) throw new KvmError(`cannot run a guest: ${kvm.reason}. kvmscope runs real KVM guests and needs read/write access to /dev/kvm.`, "open /dev/kvm", 0);
 

@@ -142,6 +142,8 @@ export interface ExitRecord extends RecordBase {
   readyForInjection: boolean;
   /** kvm_run.request_interrupt_window was set for the KVM_RUN that ended here */
   requestedWindow: boolean;
+  /** The exit's payload was not observed (a trace of another VMM through strace alone): no io/mmio/… here. */
+  notObserved?: true;
   io?: IoPayload;
   mmio?: MmioPayload;
   internal?: InternalPayload;
@@ -261,6 +263,9 @@ function decodeExit(view: DataView, o: number): ExitRecord {
   const ifFlag = (aux & ExitFlag.IfFlag) !== 0;
   const readyForInjection = (aux & ExitFlag.ReadyForInjection) !== 0;
   const requestedWindow = (aux & ExitFlag.RequestedWindow) !== 0;
+  if ((view.getUint8(o + H.flags) & RecordFlag.NotObserved) !== 0) {
+    return { type: "exit", seq, ts, vcpu, reason, code, rip, guestNs, handleNs, ifFlag, readyForInjection, requestedWindow, notObserved: true };
+  }
   // IO and MMIO are nearly every exit of a teaching run: build them in one literal, so the object
   // is allocated at its final shape (adding the payload afterwards costs a transition and an
   // out-of-object property store; measured ~10% less retained memory for a million records).
@@ -508,6 +513,10 @@ function encodeExit(rec: ExitRecord, view: DataView, o: number): void {
   view.setFloat64(o + H.dur, rec.guestNs, true);
   view.setFloat64(o + EXIT.handleNs, rec.handleNs, true);
   view.setFloat64(o + EXIT.rip, rec.rip, true);
+  if (rec.notObserved === true) {
+    view.setUint8(o + H.flags, RecordFlag.NotObserved);
+    return;
+  }
   switch (rec.code) {
     case KvmExit.IO: {
       const io = rec.io ?? missingPayload(rec, "io");

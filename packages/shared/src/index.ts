@@ -15,3 +15,4 @@ export * from "./chrome-import.js";
 export * from "./protocol.js";
 export * from "./walkthrough.js";
 export * from "./qemu-kvm-014.js";
+export * from "./vmm-trace.js";

@@ -41,6 +41,10 @@ function exitToJson(rec: ExitRecord): ExitRecord {
     guestNs: rec.guestNs, handleNs: rec.handleNs, ifFlag: rec.ifFlag, readyForInjection: rec.readyForInjection,
     requestedWindow: rec.requestedWindow,
   };
+  if (rec.notObserved === true) {
+    out.notObserved = true;
+    return out;
+  }
   // Only the payload that belongs to the code, as the binary codec would keep it.
   switch (rec.code) {
     case KvmExit.IO: if (rec.io) out.io = copyIo(rec.io); break;

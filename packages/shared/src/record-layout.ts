@@ -48,6 +48,8 @@ export const H = {
 export const RecordFlag = {
   /** The payload could not hold everything (IO data, marker text); `dataLen`/`textLen` says how much there was. */
   Truncated: 1,
+  /** An exit whose payload nobody saw (another VMM traced with strace alone): the payload bytes mean nothing. */
+  NotObserved: 2,
 } as const;
 
 /** Exit record `aux` bits: the kvm_run flags as they stood at this exit. */

@@ -149,6 +149,7 @@ function checkExit(o: Obj): string | undefined {
   if (basic !== undefined) return basic;
   const code = o.code as number;
   if (exitReasonName(code) !== o.reason) return `"reason" ${JSON.stringify(o.reason)} does not match code ${code} (${exitReasonName(code)})`;
+  if (o.notObserved !== undefined) return o.notObserved === true ? undefined : `"notObserved" must be true when present`;
   return checkExitPayload(o, code);
 }
 

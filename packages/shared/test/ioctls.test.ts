@@ -15,8 +15,10 @@ const EXPECTED: [string, string[]][] = [
 
 describe("the ioctl table", () => {
   it("numbers the traced calls 1, 2, 3 ... in the fixed order with the fixed argument names", () => {
-    expect(IOCTLS.map((i) => [i.name, [...i.args]])).toEqual(EXPECTED);
+    // Stored runs hold these ids: the first 25 never move; later entries are only appended.
+    expect(IOCTLS.slice(0, EXPECTED.length).map((i) => [i.name, [...i.args]])).toEqual(EXPECTED);
     IOCTLS.forEach((info, index) => expect(info.id).toBe(index + 1));
+    expect(new Set(IOCTLS.map((i) => i.name)).size).toBe(IOCTLS.length);
   });
 
   it("says which fd kind each call is issued on", () => {
@@ -36,7 +38,7 @@ describe("the ioctl table", () => {
   });
 
   it("refuses a call that is not in the table", () => {
-    expect(() => ioctlId("KVM_SET_FPU")).toThrow(RangeError);
+    expect(() => ioctlId("KVM_NO_SUCH_CALL")).toThrow(RangeError);
   });
 
   it("names the binding's positional arguments", () => {
