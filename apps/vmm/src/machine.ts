@@ -12,6 +12,7 @@ import { allocateDeviceMemory, createDevices, type Devices } from "./devices/ind
 import { BOOT_ENTRY, RAM_BASE } from "./layout.js";
 import { type MachineConfig, validateAgainstHost } from "./config.js";
 import { PitTimer } from "./pit-timer.js";
+import { RunClock } from "./run-clock.js";
 import { RingReader, TraceRing } from "./trace/ring.js";
 import { Tracer } from "./trace/tracer.js";
 import { Attention, type Breakpoint, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
@@ -54,10 +55,14 @@ export interface MachineEvents {
 }
 
 const DRAIN_MS = 5;
+/** How often KVM's statistics are read; a sample is written only when a counter changed (a paused run writes none). */
 const STATS_MS = 20;
 /** With an in-kernel irqchip HLT never reaches us: the machine counts as halted after this long with every vCPU blocked in KVM and no exit counted. */
 const KERNEL_IDLE_NS = 500e6;
 const MiB = 1024 * 1024;
+
+/** The stop value of a Timeout that the idle limit (not the time limit) asked for. */
+const IDLE = 1;
 
 const WORKER_URL = new URL("./vcpu/thread.js", import.meta.url);
 
@@ -77,6 +82,7 @@ export class Machine {
   #released = false;
   #finished = false;
   #vcpus: VcpuHandle[] = [];
+  readonly #clock = new RunClock();
 
   constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
     this.control = new MachineControl(MachineControl.allocate(config.vcpus));
@@ -187,7 +193,6 @@ export class Machine {
 
     let vm: Vm | undefined;
     let memory: GuestMemory | undefined;
-    let timeout: NodeJS.Timeout | undefined;
     let statsTimer: NodeJS.Timeout | undefined;
     try {
       const api = kvm.getApiVersion();
@@ -284,23 +289,30 @@ export class Machine {
       tracer.marker(`all ${cfg.vcpus} vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)`);
 
       // Statistics first, so the run's kernel-side counts have a baseline before the guest runs.
-      const sampleStats = (): void => {
+      // In between, a vCPU's sample is written only when one of its counters moved: a paused or
+      // halted vCPU writes nothing (each sample is a record every viewer and the store must carry).
+      const lastSample = new Map<number, number[]>();
+      const sampleStats = (always: boolean): void => {
         for (const v of this.#vcpus) {
           if (!v.stats) continue;
           const ts = v.stats.refresh() - t0;
-          tracer.stats(v.id, STAT_NAMES.map((n) => v.stats?.value(n) ?? -1), ts);
+          const values = STAT_NAMES.map((n) => v.stats?.value(n) ?? -1);
+          const last = lastSample.get(v.id);
+          if (!always && last !== undefined && values.every((x, i) => x === last[i])) continue;
+          lastSample.set(v.id, values);
+          tracer.stats(v.id, values, ts);
         }
       };
-      sampleStats();
+      sampleStats(true);
 
       if (userIrqchip) {
         this.#timer = new PitTimer(devices.pit, devices.pic, monotonicNs, () => this.#wakePicVcpu());
         this.#timer.start();
       }
-      if (cfg.timeoutMs !== undefined) {
-        timeout = setTimeout(() => control.requestStop(StopReason.Timeout), cfg.timeoutMs);
-        timeout.unref();
-      }
+      // The time limit counts the time the guest was allowed to run; the idle limit, one stretch paused.
+      const clock = this.#clock;
+      const limitNs = cfg.timeoutMs === undefined ? Infinity : cfg.timeoutMs * 1e6;
+      const idleLimitNs = cfg.idleTimeoutMs === undefined ? Infinity : cfg.idleTimeoutMs * 1e6;
 
       control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
       this.#released = true;
@@ -312,7 +324,7 @@ export class Machine {
       let allGone = false;
       void finished.then(() => { allGone = true; });
       statsTimer = setInterval(() => {
-        sampleStats();
+        sampleStats(false);
         if (!userIrqchip) {
           const idle = this.#kernelIdle();
           if (idle === null) idleSinceNs = 0;
@@ -325,6 +337,9 @@ export class Machine {
         deliver();
         this.#flushConsole();
         const paused = (control.attention() & Attention.Pause) !== 0;
+        clock.tick(monotonicNs(), paused);
+        if (clock.activeNs >= limitNs) control.requestStop(StopReason.Timeout);
+        else if (clock.pausedNs >= idleLimitNs) control.requestStop(StopReason.Timeout, IDLE);
         if (control.stopRequested()) {
           this.#kickAll();
         } else if (paused) {
@@ -341,13 +356,11 @@ export class Machine {
       statsTimer = undefined;
       this.#timer?.stop();
       devices.debugcon.flush(); // a last debugcon line without its newline still becomes a marker
-      sampleStats();
+      sampleStats(true);
       deliver();
       this.#flushConsole();
     } finally {
-      // Timers hold this run's rings and fds: none may outlive it (a timeout left armed kept
-      // every ring of every finished run alive for up to its length).
-      clearTimeout(timeout);
+      // Timers hold this run's rings and fds: none may outlive it.
       clearInterval(statsTimer);
       this.#timer?.stop();
       for (const v of this.#vcpus) {
@@ -443,7 +456,9 @@ export class Machine {
       case StopReason.SystemEvent:
         return { ...base, outcome: "system-event", vcpu, detail: fatal?.detail, message: `KVM_EXIT_SYSTEM_EVENT on ${at}: the guest asked for ${["", "shutdown", "reset", "crash"][c.stopValue] ?? `event ${c.stopValue}`}` };
       case StopReason.Timeout:
-        return { ...base, outcome: "timeout", message: `the run timed out after ${(this.config.timeoutMs ?? 0) / 1000} s` };
+        return c.stopValue === IDLE
+          ? { ...base, outcome: "timeout", message: `the run was paused for ${(this.config.idleTimeoutMs ?? 0) / 1000} s with nothing resuming or stepping it (the idle limit)` }
+          : { ...base, outcome: "timeout", message: `the run timed out after ${(this.config.timeoutMs ?? 0) / 1000} s${this.#clock.everPaused ? " of running (time paused does not count)" : ""}` };
       case StopReason.ExitLimit:
         return { ...base, outcome: "exit-limit", vcpu, message: `the run reached its limit of ${c.maxExits} exits` };
       case StopReason.Stopped:
