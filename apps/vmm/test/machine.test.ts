@@ -40,6 +40,16 @@ describe.skipIf(!kvm.ok)("the machine on real KVM", () => {
       expect(own[0]).toBe("KVM_CREATE_VCPU");
       expect(own).toEqual(expect.arrayContaining(["KVM_SET_CPUID2", "KVM_SET_SREGS", "KVM_SET_REGS", "KVM_GET_STATS_FD"]));
     }
+    // One vCPU at a time, as qemu-kvm's kvm_init_vcpu: vCPU 1's thread creates its vCPU only after
+    // the main thread saw vCPU 0's "created" (its setup ioctls all done), never in between.
+    const seqOf = (pred: (r: TraceRecord) => boolean) => run.records.find(pred)?.seq ?? -1;
+    const created0 = seqOf((r) => r.type === "marker" && r.thread === "main" && r.text === "vCPU 0 created (env->created = 1)");
+    const created1 = seqOf((r) => r.type === "marker" && r.thread === "main" && r.text === "vCPU 1 created (env->created = 1)");
+    const lastOf0 = run.records.findLast((r) => r.type === "ioctl" && r.thread === "vcpu0" && r.name === "KVM_GET_STATS_FD")?.seq ?? -1;
+    const create1 = seqOf((r) => r.type === "ioctl" && r.thread === "vcpu1" && r.name === "KVM_CREATE_VCPU");
+    expect(created0).toBeGreaterThan(lastOf0);
+    expect(create1).toBeGreaterThan(created0);
+    expect(created1).toBeGreaterThan(create1);
     const release = run.records.findIndex((r) => r.type === "marker" && (r as MarkerRecord).text.includes("qemu_system_ready"));
     const lastCreate = run.records.findLastIndex((r) => r.type === "ioctl" && r.name === "KVM_CREATE_VCPU");
     const firstExit = run.records.findIndex((r) => r.type === "exit");
@@ -161,5 +171,11 @@ describe.skipIf(!kvm.ok)("the machine on real KVM", () => {
     // The run's ends still carry a sample each, so its kernel-side counts have both ends.
     const stats = records.filter((r): r is StatsRecord => r.type === "stats");
     expect(stats.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("lets the vCPU threads it started ahead go when the VM cannot be built (no hang, a clear error)", async () => {
+    const machine = new Machine({ ...validateConfig({ image: loadGuestImage("hlt"), vcpus: 3 }), kvmPath: "/dev/null" });
+    await expect(machine.run()).rejects.toThrow(/KVM_GET_API_VERSION|\/dev\/null/);
+    expect(machine.status).toBe("finished");
   });
 });
