@@ -3,7 +3,9 @@
 // very same bytes. Stored runs and old exports depend on it.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { MARKER, RECORD_SIZE, type TraceRecord, decodeBatch, encodeBatch } from "../src/index.js";
+import {
+  EXIT, EXIT_IO, MARKER, RECORD_SCHEMA, RECORD_SIZE, STAT_NAMES, type TraceRecord, checkSchema, decodeBatch, encodeBatch,
+} from "../src/index.js";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 const bytes = new Uint8Array(readFileSync(fixture("records-v1.bin")));
@@ -28,5 +30,28 @@ describe("record format 1, pinned by fixtures", () => {
     const lossy = (i: number) => (decoded[Math.floor(i / RECORD_SIZE)] as { truncated?: true }).truncated === true && i % RECORD_SIZE >= MARKER.textLen && i % RECORD_SIZE < MARKER.textLen + 2;
     const firstDiff = again.findIndex((b, i) => b !== bytes[i] && !lossy(i));
     expect(firstDiff === -1 ? "identical" : `record ${Math.floor(firstDiff / RECORD_SIZE)}, byte ${firstDiff % RECORD_SIZE}`).toBe("identical");
+  });
+});
+
+describe("the record schema (record-layout.ts)", () => {
+  it("keeps every field inside the record, aligned, and no two fields of one record overlapping", () => {
+    expect(checkSchema()).toEqual([]);
+  });
+
+  it("finds an overlap and a misaligned field when there is one", () => {
+    const broken = {
+      ...RECORD_SCHEMA,
+      exitPayloads: [{ code: 99, key: "bad", plain: true, fields: [{ name: "a", at: 48, type: "f64", doc: "" }, { name: "b", at: 52, type: "u32", doc: "" }, { name: "c", at: 61, type: "u16", doc: "" }] }],
+    } as const;
+    const problems = checkSchema(broken);
+    expect(problems).toContain("exit.bad.a overlaps exit.bad.b");
+    expect(problems).toContain("exit.bad.c at 61 is not aligned to 2");
+  });
+
+  it("is where the offset tables come from, and holds one value per statistic", () => {
+    const exitKind = RECORD_SCHEMA.kinds.find((k) => k.type === "exit")!;
+    expect(exitKind.fields.find((f) => f.name === "rip")?.at).toBe(EXIT.rip);
+    expect(RECORD_SCHEMA.exitPayloads.find((p) => p.key === "io")?.fields.find((f) => f.name === "port")?.at).toBe(EXIT_IO.port);
+    expect(RECORD_SCHEMA.kinds.find((k) => k.type === "stats")?.fields[0]?.count).toBe(STAT_NAMES.length);
   });
 });
