@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
-  EXIT, EXIT_IO, MARKER, RECORD_SCHEMA, RECORD_SIZE, STAT_NAMES, type TraceRecord, checkSchema, decodeBatch, encodeBatch,
+  ChromeTraceWriter, EXIT, EXIT_IO, MARKER, NdjsonWriter, RECORD_SCHEMA, RECORD_SIZE, RunSummary, STAT_NAMES, type TraceRecord,
+  checkSchema, decodeBatch, encodeBatch, parseNdjson,
 } from "../src/index.js";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
@@ -53,5 +54,26 @@ describe("the record schema (record-layout.ts)", () => {
     expect(exitKind.fields.find((f) => f.name === "rip")?.at).toBe(EXIT.rip);
     expect(RECORD_SCHEMA.exitPayloads.find((p) => p.key === "io")?.fields.find((f) => f.name === "port")?.at).toBe(EXIT_IO.port);
     expect(RECORD_SCHEMA.kinds.find((k) => k.type === "stats")?.fields[0]?.count).toBe(STAT_NAMES.length);
+  });
+});
+
+describe("a record of a kind this version does not know", () => {
+  it("passes through the summary, the NDJSON writer and parser and the Chrome writer without an error", () => {
+    const bytes = new Uint8Array(RECORD_SIZE);
+    bytes[0] = 6; // the kind kept for register snapshots
+    const [rec] = decodeBatch(bytes);
+    expect(rec?.type).toBe("unknown");
+    const summary = new RunSummary();
+    summary.add(rec!);
+    let text = "";
+    const nd = new NdjsonWriter((c) => { text += c; }, { type: "run" });
+    nd.write(rec!);
+    nd.end({ type: "end" });
+    expect(parseNdjson(text).records).toEqual([rec]);
+    let chrome = "";
+    const cw = new ChromeTraceWriter((c) => { chrome += c; }, { metadata: {} });
+    cw.write(rec!);
+    cw.end({ type: "end" });
+    expect(() => JSON.parse(chrome)).not.toThrow();
   });
 });
