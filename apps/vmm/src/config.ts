@@ -13,8 +13,10 @@ export interface MachineConfig {
   memMiB: number;
   /** "user": 8259 PIC + 8254 PIT in TypeScript, KVM_INTERRUPT; "kernel": KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2. */
   irqchip: Irqchip;
-  /** End the run after this long (ms). */
+  /** End the run after its guest was allowed to run this long (ms): time spent paused does not count. */
   timeoutMs?: number;
+  /** End the run once it has been paused this long in one stretch (ms): the idle limit. */
+  idleTimeoutMs?: number;
   /** End the run after this many exits reached userspace (all vCPUs together). */
   maxExits?: number;
   kvmPath?: string;

@@ -3,21 +3,18 @@
 // releases them together, and then, while they run, drains their trace rings, drives the
 // userspace timer, moves console bytes, samples KVM's statistics and decides when the machine
 // has finished. It never sees an exit on its way: those stay on the vCPU threads.
-import { Worker } from "node:worker_threads";
-import {
-  GuestMemory, Kvm, KvmError, VcpuKicker, type Vm, VcpuStats, monotonicNs,
-} from "@kvmscope/kvm-binding";
-import { H, MAIN_THREAD, RECORD_SIZE, STAT_NAMES, type TraceRecord, decodeBatch } from "@kvmscope/shared";
-import { allocateDeviceMemory, createDevices, type Devices } from "./devices/index.js";
+import { GuestMemory, Kvm, KvmError, type Vm, type CpuidEntry, monotonicNs } from "@kvmscope/kvm-binding";
+import { MAIN_THREAD, STAT_NAMES, type TraceRecord } from "@kvmscope/shared";
+import { allocateDeviceMemory, createDevices, type DeviceMemory, type Devices } from "./devices/index.js";
 import { BOOT_ENTRY, RAM_BASE } from "./layout.js";
 import { type MachineConfig, validateAgainstHost } from "./config.js";
 import { PitTimer } from "./pit-timer.js";
-import { RingReader, TraceRing } from "./trace/ring.js";
+import { RunClock } from "./run-clock.js";
+import { TraceCollector } from "./trace/collector.js";
 import { Tracer } from "./trace/tracer.js";
 import { Attention, type Breakpoint, MachineControl, StopReason, VcpuState } from "./vcpu/control.js";
-import type { FromVcpuThread } from "./vcpu/messages.js";
 import { cpuidFor } from "./vcpu/reset.js";
-import type { VcpuThreadData } from "./vcpu/thread.js";
+import { VcpuThreads } from "./vcpu/threads.js";
 
 /** How a run ended. `outcome` names are part of the NDJSON contract (the end object). */
 export type Outcome =
@@ -54,32 +51,43 @@ export interface MachineEvents {
 }
 
 const DRAIN_MS = 5;
+/** How often KVM's statistics are read; a sample is written only when a counter changed (a paused run writes none). */
 const STATS_MS = 20;
 /** With an in-kernel irqchip HLT never reaches us: the machine counts as halted after this long with every vCPU blocked in KVM and no exit counted. */
 const KERNEL_IDLE_NS = 500e6;
 const MiB = 1024 * 1024;
 
-const WORKER_URL = new URL("./vcpu/thread.js", import.meta.url);
+/** The stop value of a Timeout that the idle limit (not the time limit) asked for. */
+const IDLE = 1;
 
-interface VcpuHandle {
-  id: number;
-  worker: Worker;
-  kicker?: VcpuKicker;
-  stats?: VcpuStats;
-  exited: Promise<void>;
+/** What a run has opened, closed again by its tear-down whatever happened. */
+interface Held {
+  kvm?: Kvm;
+  vm?: Vm;
+  memory?: GuestMemory;
+}
+
+/** The built VM, as the later parts of a run need it. */
+interface Built {
+  vm: Vm;
+  devices: Devices;
+  mmapSize: number;
+  supportedCpuid: CpuidEntry[];
+  userIrqchip: boolean;
 }
 
 export class Machine {
   readonly control: MachineControl;
   #devices: Devices | undefined;
   #timer: PitTimer | undefined;
-  #stopRequested = false;
   #released = false;
   #finished = false;
-  #vcpus: VcpuHandle[] = [];
+  readonly #threads: VcpuThreads;
+  readonly #clock = new RunClock();
 
   constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
     this.control = new MachineControl(MachineControl.allocate(config.vcpus));
+    this.#threads = new VcpuThreads(this.control);
     // Step mode: nothing runs until told. Set here, not when the vCPUs are released, so that a
     // resume or step that arrives while the machine is still being built is not undone.
     if (config.startPaused) this.control.pause();
@@ -127,56 +135,31 @@ export class Machine {
 
   /** Asks the machine to stop (Ctrl-C, a stop button): the run ends with outcome "stopped". */
   stop(): void {
-    this.#stopRequested = true;
     this.control.requestStop(StopReason.Stopped);
     this.#kickAll();
   }
 
-  /** Makes the whole VM, runs it to the end, tears it down. Throws only if the VM cannot be built. */
+  /**
+   * Makes the whole VM, runs it to the end, tears it down. Throws only if the VM cannot be built.
+   * The four parts read in the order of a VM's life: build, start the vCPU threads, supervise,
+   * tear down.
+   */
   async run(): Promise<RunResult> {
     const cfg = this.config;
     const control = this.control;
     const t0 = monotonicNs();
-    const ringCapacity = cfg.vcpus <= 4 ? 65536 : 16384;
-    const mainRing = TraceRing.allocate(ringCapacity);
-    const tracer = new Tracer(mainRing, MAIN_THREAD, t0, control.seqCounter);
-    const readers: RingReader[] = [new RingReader(mainRing)];
-    let fatal: { id: number; detail: Record<string, unknown> } | undefined;
-    let vmmError: { id: number; message: string } | undefined;
-    let lostRecords = 0;
-
-    // Every DRAIN_MS: copy what each ring holds into one batch in sequence order (the rings are
-    // per thread; `seq` is the run's total order), then hand it on as bytes and/or as objects.
-    let scratch = new Uint8Array(RECORD_SIZE * 1024);
-    const deliver = (): void => {
-      let n = 0;
-      for (const reader of readers) {
-        reader.drain((view, at) => {
-          if ((n + 1) * RECORD_SIZE > scratch.length) {
-            const bigger = new Uint8Array(scratch.length * 2);
-            bigger.set(scratch);
-            scratch = bigger;
-          }
-          scratch.set(new Uint8Array(view.buffer, at, RECORD_SIZE), n * RECORD_SIZE);
-          n++;
-        });
-      }
-      if (n === 0) return;
-      const unordered = scratch.subarray(0, n * RECORD_SIZE);
-      const seqs = new Uint32Array(n);
-      const dv = new DataView(unordered.buffer, unordered.byteOffset, unordered.byteLength);
-      for (let i = 0; i < n; i++) seqs[i] = dv.getUint32(i * RECORD_SIZE + H.seq, true);
-      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (seqs[a] ?? 0) - (seqs[b] ?? 0));
-      const bytes = new Uint8Array(n * RECORD_SIZE);
-      order.forEach((from, to) => bytes.set(unordered.subarray(from * RECORD_SIZE, (from + 1) * RECORD_SIZE), to * RECORD_SIZE));
-      const records = decodeBatch(bytes);
-      for (const r of records) if (r.type === "lost") lostRecords += r.count;
+    const trace = new TraceCollector(cfg.vcpus <= 4 ? 65536 : 16384, (bytes, records) => {
       this.events.onRawRecords?.(bytes, records);
       this.events.onRecords?.(records);
-    };
+    });
+    const tracer = new Tracer(trace.addRing(), MAIN_THREAD, t0, control.seqCounter);
+    const deviceMemory = allocateDeviceMemory();
+    const userIrqchip = cfg.irqchip === "user";
+    // The vCPU threads start before KVM is touched: Node's start-up of each Worker overlaps
+    // building the VM, and none creates its vCPU before its turn (see vcpu/threads.ts).
+    const threads = this.#threads;
+    threads.spawn((id) => ({ id, t0, userIrqchip, controlSab: control.sab, ringSab: trace.addRing(), deviceMemory }), cfg.vcpus);
 
-    // qemu-kvm 0.14: kvm_init (qemu-kvm.c) opens /dev/kvm and checks the API version.
-    const kvm = Kvm.open({ path: cfg.kvmPath, observer: tracer.ioctl });
     // process.exit() waits for worker threads, and one sitting in KVM_RUN never returns unless
     // kicked: whatever ends the process early (an uncaught exception, an exit call) kicks first.
     const kickOnExit = (): void => {
@@ -184,201 +167,192 @@ export class Machine {
       this.#kickAll();
     };
     process.on("exit", kickOnExit);
-
-    let vm: Vm | undefined;
-    let memory: GuestMemory | undefined;
-    let timeout: NodeJS.Timeout | undefined;
-    let statsTimer: NodeJS.Timeout | undefined;
+    const held: Held = {};
     try {
-      const api = kvm.getApiVersion();
-      if (api !== 12) throw new KvmError(`KVM API version ${api}; this VMM speaks version 12`, "KVM_GET_API_VERSION", 0);
-      validateAgainstHost(cfg, {
-        maxVcpus: kvm.checkExtension("KVM_CAP_MAX_VCPUS") || kvm.checkExtension("KVM_CAP_NR_VCPUS") || 4,
-        syncRegs: kvm.checkExtension("KVM_CAP_SYNC_REGS"),
-        immediateExit: kvm.checkExtension("KVM_CAP_IMMEDIATE_EXIT"),
-        statsFd: kvm.checkExtension("KVM_CAP_BINARY_STATS_FD"),
-        irqchip: kvm.checkExtension("KVM_CAP_IRQCHIP"),
-      });
-      const mmapSize = kvm.getVcpuMmapSize();
-      const supportedCpuid = kvm.getSupportedCpuid();
+      const built = this.#build(held, tracer, deviceMemory);
+      await this.#startVcpus(built, tracer);
+      await this.#supervise(built, tracer, trace, t0);
+    } finally {
+      await this.#tearDown(held, trace);
+      process.off("exit", kickOnExit);
+      this.#finished = true;
+    }
+    return this.#result(t0, trace.lostRecords);
+  }
 
-      // qemu-kvm 0.14: kvm_create_vm (qemu-kvm.c), KVM_CREATE_VM.
-      vm = kvm.createVm();
-      // Intel VMX runs real mode through a TSS and an identity page table in guest-physical
-      // space; both go just below 4 GiB, far above our RAM. Harmless where unsupported.
-      if (kvm.checkExtension("KVM_CAP_SET_TSS_ADDR")) vm.setTssAddr(0xfffbd000);
-      if (kvm.checkExtension("KVM_CAP_SET_IDENTITY_MAP_ADDR")) vm.setIdentityMapAddr(0xfffbc000n);
-      const userIrqchip = cfg.irqchip === "user";
+  /**
+   * qemu-kvm 0.14: kvm_init (qemu-kvm.c) opens /dev/kvm and checks the API version; kvm_create_vm
+   * makes the VM; then guest RAM and the devices. What it opens goes into `held` as it is opened,
+   * so that a failure half way closes exactly that.
+   */
+  #build(held: Held, tracer: Tracer, deviceMemory: DeviceMemory): Built {
+    const cfg = this.config;
+    const control = this.control;
+    const kvm = Kvm.open({ path: cfg.kvmPath, observer: tracer.ioctl });
+    held.kvm = kvm;
+    const api = kvm.getApiVersion();
+    if (api !== 12) throw new KvmError(`KVM API version ${api}; this VMM speaks version 12`, "KVM_GET_API_VERSION", 0);
+    validateAgainstHost(cfg, {
+      maxVcpus: kvm.checkExtension("KVM_CAP_MAX_VCPUS") || kvm.checkExtension("KVM_CAP_NR_VCPUS") || 4,
+      syncRegs: kvm.checkExtension("KVM_CAP_SYNC_REGS"),
+      immediateExit: kvm.checkExtension("KVM_CAP_IMMEDIATE_EXIT"),
+      statsFd: kvm.checkExtension("KVM_CAP_BINARY_STATS_FD"),
+      irqchip: kvm.checkExtension("KVM_CAP_IRQCHIP"),
+    });
+    const mmapSize = kvm.getVcpuMmapSize();
+    const supportedCpuid = kvm.getSupportedCpuid();
+
+    // qemu-kvm 0.14: kvm_create_vm (qemu-kvm.c), KVM_CREATE_VM.
+    const vm = kvm.createVm();
+    held.vm = vm;
+    // Intel VMX runs real mode through a TSS and an identity page table in guest-physical
+    // space; both go just below 4 GiB, far above our RAM. Harmless where unsupported.
+    if (kvm.checkExtension("KVM_CAP_SET_TSS_ADDR")) vm.setTssAddr(0xfffbd000);
+    if (kvm.checkExtension("KVM_CAP_SET_IDENTITY_MAP_ADDR")) vm.setIdentityMapAddr(0xfffbc000n);
+    const userIrqchip = cfg.irqchip === "user";
+    if (!userIrqchip) {
+      // The article's kvm_irqchip_in_kernel() case: PIC, IOAPIC, LAPICs and the PIT live in KVM.
+      vm.createIrqchip();
+      vm.createPit2();
+    }
+
+    const memory = new GuestMemory(cfg.memMiB * MiB);
+    held.memory = memory;
+    memory.bytes.set(cfg.image, BOOT_ENTRY);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: BigInt(RAM_BASE), memorySize: BigInt(cfg.memMiB * MiB), userspaceAddr: memory.address });
+
+    const devices = createDevices(deviceMemory, {
+      marker: (text) => tracer.marker(text),
+      debugExit: (value) => control.requestStop(StopReason.DebugExit, value),
+      now: monotonicNs,
+    }, { userIrqchip });
+    this.#devices = devices;
+    control.maxExits = cfg.maxExits ?? 0;
+    return { vm, devices, mmapSize, supportedCpuid, userIrqchip };
+  }
+
+  /**
+   * qemu-kvm 0.14: pc_cpus_init (hw/pc.c) -> kvm_init_vcpu, one vCPU at a time, each waiting for
+   * `env->created`; then qemu_system_ready releases them all together.
+   */
+  async #startVcpus(built: Built, tracer: Tracer): Promise<void> {
+    const threads = this.#threads;
+    await threads.createInOrder(
+      { vmFd: built.vm.fd, mmapSize: built.mmapSize, cpuidFor: (id) => cpuidFor(built.supportedCpuid, id) },
+      (id) => tracer.marker(`vCPU ${id} created (env->created = 1)`),
+    );
+    if (!threads.allCreated) return; // asked to stop while they were being made
+    tracer.marker(`all ${this.config.vcpus} vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)`);
+  }
+
+  /** The main loop while the guest runs: qemu-kvm 0.14's main thread (the iothread) in kvm_main_loop. */
+  async #supervise(built: Built, tracer: Tracer, trace: TraceCollector, t0: number): Promise<void> {
+    const cfg = this.config;
+    const control = this.control;
+    const threads = this.#threads;
+    const { devices, userIrqchip } = built;
+    if (!threads.allCreated) return;
+
+    // Statistics first, so the run's kernel-side counts have a baseline before the guest runs.
+    // In between, a vCPU's sample is written only when one of its counters moved: a paused or
+    // halted vCPU writes nothing (each sample is a record every viewer and the store must carry).
+    const lastSample = new Map<number, number[]>();
+    const sampleStats = (always: boolean): void => {
+      for (const v of threads.handles) {
+        if (!v.stats) continue;
+        const ts = v.stats.refresh() - t0;
+        const values = STAT_NAMES.map((n) => v.stats?.value(n) ?? -1);
+        const last = lastSample.get(v.id);
+        if (!always && last !== undefined && values.every((x, i) => x === last[i])) continue;
+        lastSample.set(v.id, values);
+        tracer.stats(v.id, values, ts);
+      }
+    };
+    sampleStats(true);
+
+    if (userIrqchip) {
+      this.#timer = new PitTimer(devices.pit, devices.pic, monotonicNs, () => this.#wakePicVcpu());
+      this.#timer.start();
+    }
+    // The time limit counts the time the guest was allowed to run; the idle limit, one stretch paused.
+    const clock = this.#clock;
+    const limitNs = cfg.timeoutMs === undefined ? Infinity : cfg.timeoutMs * 1e6;
+    const idleLimitNs = cfg.idleTimeoutMs === undefined ? Infinity : cfg.idleTimeoutMs * 1e6;
+
+    control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
+    this.#released = true;
+
+    let idleSinceNs = 0;
+    let idleExits = -1;
+    let allGone = false;
+    void threads.joined().then(() => { allGone = true; });
+    const statsTimer = setInterval(() => {
+      sampleStats(false);
       if (!userIrqchip) {
-        // The article's kvm_irqchip_in_kernel() case: PIC, IOAPIC, LAPICs and the PIT live in KVM.
-        vm.createIrqchip();
-        vm.createPit2();
+        const idle = this.#kernelIdle();
+        if (idle === null) idleSinceNs = 0;
+        else if (idle !== idleExits || idleSinceNs === 0) { idleExits = idle; idleSinceNs = monotonicNs(); }
+        else if (monotonicNs() - idleSinceNs >= KERNEL_IDLE_NS) control.requestStop(StopReason.AllHalted);
       }
-
-      memory = new GuestMemory(cfg.memMiB * MiB);
-      memory.bytes.set(cfg.image, BOOT_ENTRY);
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: BigInt(RAM_BASE), memorySize: BigInt(cfg.memMiB * MiB), userspaceAddr: memory.address });
-
-      const deviceMemory = allocateDeviceMemory();
-      const devices = createDevices(deviceMemory, {
-        marker: (text) => tracer.marker(text),
-        debugExit: (value) => control.requestStop(StopReason.DebugExit, value),
-        now: monotonicNs,
-      }, { userIrqchip });
-      this.#devices = devices;
-      control.maxExits = cfg.maxExits ?? 0;
-
-      // qemu-kvm 0.14: pc_cpus_init (hw/pc.c) -> kvm_init_vcpu: one thread per vCPU, each of which
-      // creates its vCPU (ap_main_loop) and reports back (env->created).
-      const created: Promise<void>[] = [];
-      for (let id = 0; id < cfg.vcpus; id++) {
-        const ringSab = TraceRing.allocate(ringCapacity);
-        readers.push(new RingReader(ringSab));
-        const data: VcpuThreadData = {
-          id, vmFd: vm.fd, mmapSize, t0, userIrqchip,
-          cpuid: cpuidFor(supportedCpuid, id),
-          controlSab: control.sab, ringSab, deviceMemory,
-        };
-        const worker = new Worker(WORKER_URL, { workerData: data, name: `vCPU ${id}` });
-        const handle: VcpuHandle = {
-          id, worker,
-          exited: new Promise((resolve) => worker.once("exit", () => resolve())),
-        };
-        this.#vcpus.push(handle);
-        created.push(new Promise((resolve, reject) => {
-          worker.on("message", (m: FromVcpuThread) => {
-            switch (m.type) {
-              case "created":
-                try {
-                  handle.stats = new VcpuStats(m.statsFd); // ours from now on: closed below, even if the next line fails
-                  handle.kicker = new VcpuKicker(m.vcpuFd, mmapSize, m.tid);
-                  resolve();
-                } catch (err) {
-                  vmmError ??= { id, message: `cannot take hold of vCPU ${id}: ${(err as Error).message}` };
-                  control.requestStop(StopReason.VmmError, 0, id);
-                  reject(err as Error);
-                } finally {
-                  control.adopted(id); // the vCPU thread may close its fds now
-                }
-                break;
-              case "fatal-exit":
-                fatal = { id: m.id, detail: m.detail };
-                break;
-              case "finished":
-                break;
-              case "error":
-                vmmError ??= { id: m.id, message: m.code ? `${m.message}` : m.message };
-                reject(new Error(`vCPU ${m.id}: ${m.message}`));
-                break;
-            }
-          });
-          worker.once("error", (err) => {
-            vmmError ??= { id, message: err.message };
-            control.requestStop(StopReason.VmmError, 0, id);
-            reject(err);
-          });
-          worker.once("exit", () => reject(new Error(`vCPU ${id} thread ended before creating its vCPU`)));
-        }));
-      }
-      await Promise.all(created);
-      tracer.marker(`all ${cfg.vcpus} vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)`);
-
-      // Statistics first, so the run's kernel-side counts have a baseline before the guest runs.
-      const sampleStats = (): void => {
-        for (const v of this.#vcpus) {
-          if (!v.stats) continue;
-          const ts = v.stats.refresh() - t0;
-          tracer.stats(v.id, STAT_NAMES.map((n) => v.stats?.value(n) ?? -1), ts);
-        }
-      };
-      sampleStats();
-
-      if (userIrqchip) {
-        this.#timer = new PitTimer(devices.pit, devices.pic, monotonicNs, () => this.#wakePicVcpu());
-        this.#timer.start();
-      }
-      if (cfg.timeoutMs !== undefined) {
-        timeout = setTimeout(() => control.requestStop(StopReason.Timeout), cfg.timeoutMs);
-        timeout.unref();
-      }
-
-      control.releaseAll(); // qemu-kvm 0.14: qemu_system_ready = 1, broadcast qemu_system_cond
-      this.#released = true;
-
-      // The main loop while the guest runs.
-      let idleSinceNs = 0;
-      let idleExits = -1;
-      const finished = Promise.all(this.#vcpus.map((v) => v.exited));
-      let allGone = false;
-      void finished.then(() => { allGone = true; });
-      statsTimer = setInterval(() => {
-        sampleStats();
-        if (!userIrqchip) {
-          const idle = this.#kernelIdle();
-          if (idle === null) idleSinceNs = 0;
-          else if (idle !== idleExits || idleSinceNs === 0) { idleExits = idle; idleSinceNs = monotonicNs(); }
-          else if (monotonicNs() - idleSinceNs >= KERNEL_IDLE_NS) control.requestStop(StopReason.AllHalted);
-        }
-      }, STATS_MS);
+    }, STATS_MS);
+    try {
       while (!allGone) {
         await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
-        deliver();
+        trace.drain();
         this.#flushConsole();
         const paused = (control.attention() & Attention.Pause) !== 0;
+        clock.tick(monotonicNs(), paused);
+        if (clock.activeNs >= limitNs) control.requestStop(StopReason.Timeout);
+        else if (clock.pausedNs >= idleLimitNs) control.requestStop(StopReason.Timeout, IDLE);
         if (control.stopRequested()) {
           this.#kickAll();
         } else if (paused) {
           // A breakpoint or a spent step paused the machine from a vCPU thread, or pause() kicked
           // everyone: a vCPU still running is inside KVM_RUN (a guest that does not exit) or missed
           // its kick; kick it again, every tick, until it has stopped.
-          for (const v of this.#vcpus) if (control.state(v.id) === VcpuState.Running) v.kicker?.kick();
+          for (const v of threads.handles) if (control.state(v.id) === VcpuState.Running) v.kicker?.kick();
         } else if (userIrqchip && this.#allHaltedForGood()) {
           control.requestStop(StopReason.AllHalted);
           this.#kickAll();
         }
       }
-      clearInterval(statsTimer);
-      statsTimer = undefined;
-      this.#timer?.stop();
-      devices.debugcon.flush(); // a last debugcon line without its newline still becomes a marker
-      sampleStats();
-      deliver();
-      this.#flushConsole();
     } finally {
-      // Timers hold this run's rings and fds: none may outlive it (a timeout left armed kept
-      // every ring of every finished run alive for up to its length).
-      clearTimeout(timeout);
+      // Timers hold this run's rings and fds: none may outlive it.
       clearInterval(statsTimer);
       this.#timer?.stop();
-      for (const v of this.#vcpus) {
-        if (!control.stopRequested()) control.requestStop(StopReason.VmmError, 0, v.id);
-        v.kicker?.kick();
-      }
-      await Promise.all(this.#vcpus.map((v) => v.exited));
-      for (const v of this.#vcpus) {
-        v.kicker?.close();
-        v.stats?.close();
-      }
-      vm?.close();
-      memory?.close();
-      kvm.close();
-      deliver();
-      process.off("exit", kickOnExit);
-      this.#finished = true;
     }
-
-    return this.#result(t0, fatal, vmmError, lostRecords);
+    devices.debugcon.flush(); // a last debugcon line without its newline still becomes a marker
+    sampleStats(true);
+    trace.drain();
+    this.#flushConsole();
   }
+
+  /** Every vCPU thread out and gone, then the main thread's fds, the VM, guest RAM, /dev/kvm; the last records. */
+  async #tearDown(held: Held, trace: TraceCollector): Promise<void> {
+    const control = this.control;
+    const threads = this.#threads;
+    this.#timer?.stop();
+    if (!control.stopRequested()) control.requestStop(StopReason.VmmError);
+    threads.dismissUnstarted();
+    this.#kickAll();
+    await threads.joined();
+    threads.close();
+    held.vm?.close();
+    held.memory?.close();
+    held.kvm?.close();
+    trace.drain();
+  }
+
 
   /** Gets every vCPU thread to look at the control words now: out of KVM_RUN, or out of a HLT wait. */
   #kickAll(): void {
-    for (const v of this.#vcpus) v.kicker?.kick();
+    this.#threads.kickAll();
     this.#devices?.pic.wakeWaiters();
   }
 
   /** An interrupt is pending for the vCPU wired to the PIC: wake it from HLT, or kick it out of KVM_RUN. */
   #wakePicVcpu(): void {
-    const first = this.#vcpus[0];
+    const first = this.#threads.handles[0];
     if (!first || !this.#devices) return;
     if (this.control.state(0) === VcpuState.HaltedWaiting) {
       const word = this.#devices.pic.pendingWord();
@@ -411,15 +385,16 @@ export class Machine {
   /** In-kernel irqchip: the total of KVM's `exits` counters if every vCPU is blocked in KVM (halted), else null. */
   #kernelIdle(): number | null {
     let exits = 0;
-    for (const v of this.#vcpus) {
+    for (const v of this.#threads.handles) {
       if (!v.stats || v.stats.value("blocking") !== 1) return null;
       exits += v.stats.value("exits") ?? 0;
     }
     return exits;
   }
 
-  #result(t0: number, fatal: { id: number; detail: Record<string, unknown> } | undefined, vmmError: { id: number; message: string } | undefined, lostRecords: number): RunResult {
+  #result(t0: number, lostRecords: number): RunResult {
     const c = this.control;
+    const { fatal, vmmError } = this.#threads;
     const base = {
       durationNs: monotonicNs() - t0,
       lostRecords,
@@ -443,7 +418,9 @@ export class Machine {
       case StopReason.SystemEvent:
         return { ...base, outcome: "system-event", vcpu, detail: fatal?.detail, message: `KVM_EXIT_SYSTEM_EVENT on ${at}: the guest asked for ${["", "shutdown", "reset", "crash"][c.stopValue] ?? `event ${c.stopValue}`}` };
       case StopReason.Timeout:
-        return { ...base, outcome: "timeout", message: `the run timed out after ${(this.config.timeoutMs ?? 0) / 1000} s` };
+        return c.stopValue === IDLE
+          ? { ...base, outcome: "timeout", message: `the run was paused for ${(this.config.idleTimeoutMs ?? 0) / 1000} s with nothing resuming or stepping it (the idle limit)` }
+          : { ...base, outcome: "timeout", message: `the run timed out after ${(this.config.timeoutMs ?? 0) / 1000} s${this.#clock.everPaused ? " of running (time paused does not count)" : ""}` };
       case StopReason.ExitLimit:
         return { ...base, outcome: "exit-limit", vcpu, message: `the run reached its limit of ${c.maxExits} exits` };
       case StopReason.Stopped:

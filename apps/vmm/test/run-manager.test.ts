@@ -92,6 +92,19 @@ describe.skipIf(!kvm.ok)("the run manager on real KVM and SQLite", () => {
     expect(await exits()).toBe(3);
   });
 
+  it("keeps a step run's time limit while it is paused: paused three times its limit, it still steps", async () => {
+    const run = await m.createRun({ guest: "add", mode: "step", timeoutSec: 0.5 });
+    await until(async () => (await m.getRun(run.id))?.status === "paused");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await m.getRun(run.id))?.status).toBe("paused");
+    await m.control(run.id, { action: "step", count: 1 });
+    const exits = async () => (await readAll(m, run.id)).filter((r) => r.type === "exit").length;
+    await until(async () => (await exits()) === 1 && (await m.getRun(run.id))?.status === "paused");
+    await m.control(run.id, { action: "stop" });
+    await m.whenFinished(run.id);
+    expect((await m.getRun(run.id))?.outcome).toMatchObject({ outcome: "stopped" });
+  });
+
   it("types console input into the guest and keeps its output with the run", async () => {
     const run = await m.createRun({ guest: "echo" });
     await m.consoleInput(run.id, new TextEncoder().encode("kvm\n"));

@@ -383,7 +383,7 @@ describe.skipIf(!kvm.ok)("class sessions and time limits", () => {
       expect((await api<RunInfo>("GET", `/api/runs/${created.body.session.runs.main}`)).body.config.timeoutSec).toBe(2);
       const student = await Student.join(server.url, code);
       expect((await api<SessionInfo>("POST", `/api/sessions/${code}/advance`, {}, token)).body).toMatchObject({ step: 0, error: null });
-      const ended = "the main run ended (timeout: the run timed out after 2 s): end this session and start a new one";
+      const ended = "the main run ended (timeout: the run was paused for 2 s with nothing resuming or stepping it (the idle limit)): end this session and start a new one";
       await until(() => student.last.error === ended, "the run's end on the student's screen", 10_000);
       expect(student.last).toMatchObject({ status: "open", step: 0, busy: false });
       expect((await api<SessionInfo>("GET", `/api/sessions/${code}`)).body.error).toBe(ended);

@@ -175,6 +175,28 @@ const timerLoop: TraceRecord[] = [
   io(403, 460271209, 0, 31946, 0x3f8, "out", [116], 32531, 364473),
 ];
 
+/**
+ * `run smp --vcpus 2` as the VMM creates vCPUs today: one at a time (qemu-kvm's kvm_init_vcpu waits
+ * for env->created before the next), the main thread marking each "created". The smp records
+ * above, renumbered into that order.
+ */
+const smpInOrder: TraceRecord[] = (() => {
+  const byThread = (t: string) => smp.filter((r) => r.type === "ioctl" && r.seq < 27 && r.thread === t);
+  const setup = smp.filter((r) => r.seq < 15);
+  const vcpu0 = byThread("vcpu0");
+  const vcpu1 = byThread("vcpu1");
+  const rest = smp.filter((r) => r.seq >= 27);
+  let ts = 384_000_000;
+  const reorder = (r: TraceRecord, seq: number): TraceRecord => ({ ...r, seq, ts: (ts += 1_000_000) });
+  const created = (seq: number, id: number) => marker(seq, (ts += 1_000_000), "main", `vCPU ${id} created (env->created = 1)`);
+  return [
+    ...setup,
+    ...vcpu0.map((r, i) => reorder(r, 15 + i)), created(21, 0),
+    ...vcpu1.map((r, i) => reorder(r, 22 + i)), created(28, 1),
+    ...rest.map((r) => ({ ...r, seq: r.seq + 2 })),
+  ];
+})();
+
 function storeOf(records: readonly TraceRecord[]): TraceStore {
   const s = new TraceStore();
   s.appendRecords(records);
@@ -321,6 +343,26 @@ describe("lifecycleAt: several vCPUs (smp --vcpus 2)", () => {
     const l = lifecycleAt(store, store.maxSeq, { vcpus: 3 });
     expect(step(l, "create-vcpu-2").state).toBe("pending");
     expect(step(l, "run-2").state).toBe("pending");
+  });
+});
+
+describe("lifecycleAt: vCPUs created one at a time (today's VMM)", () => {
+  const store = storeOf(smpInOrder);
+
+  it("lists the creations in vCPU order, each after the previous vCPU was created, then the release", () => {
+    const l = lifecycleAt(store, store.maxSeq, { vcpus: 2 });
+    const order = expectedIds(l);
+    expect(order.slice(order.indexOf("set-memory"), order.indexOf("release") + 1)).toEqual(["set-memory", "create-vcpu-0", "create-vcpu-1", "release"]);
+    expect(step(l, "create-vcpu-0").seq).toBeLessThan(step(l, "create-vcpu-1").seq!);
+  });
+
+  it("stays on vCPU 0's creation while the main thread has seen it created and vCPU 1's turn has not come", () => {
+    const l = lifecycleAt(store, 21, { vcpus: 2 });
+    expect(step(l, "create-vcpu-0").state).toBe("done");
+    expect(step(l, "create-vcpu-1").state).toBe("pending");
+    expect(l.currentStep).toBe("create-vcpu-0");
+    const order = expectedIds(l);
+    expect(order.indexOf("create-vcpu-1")).toBe(order.indexOf("create-vcpu-0") + 1);
   });
 });
 

@@ -11,9 +11,9 @@ import { exitReasonName, internalErrorName, KvmExit, systemEventName } from "./e
 import { errnoName } from "./errno.js";
 import { ioctlArgNames, ioctlId, ioctlName } from "./ioctls.js";
 import {
-  EXIT, EXIT_DEBUG, EXIT_EXCEPTION, EXIT_FAIL_ENTRY, EXIT_HYPERCALL, EXIT_INTERNAL, EXIT_IO, EXIT_MMIO,
-  EXIT_SYSTEM_EVENT, EXIT_UNKNOWN, ExitFlag, H, IO_INLINE_BYTES, IOCTL, LOST, MAIN_THREAD, MARKER,
-  MARKER_TEXT_BYTES, RECORD_SIZE, RecordFlag, RecordKind, STAT_NAMES, type StatName, STATS,
+  EXIT, EXIT_INTERNAL, EXIT_IO, EXIT_MMIO, EXIT_PAYLOAD_BY_CODE, EXIT_SYSTEM_EVENT, ExitFlag, type FieldSpec, H,
+  IO_INLINE_BYTES, IOCTL, LOST, MAIN_THREAD, MARKER, MARKER_TEXT_BYTES, RECORD_SIZE, RecordFlag, RecordKind,
+  STAT_NAMES, type StatName, STATS,
 } from "./record-layout.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -142,8 +142,11 @@ export interface ExitRecord extends RecordBase {
   readyForInjection: boolean;
   /** kvm_run.request_interrupt_window was set for the KVM_RUN that ended here */
   requestedWindow: boolean;
-  /** The exit's payload was not observed (a trace of another VMM through strace alone): no io/mmio/… here. */
-  notObserved?: true;
+  /**
+   * Present (true) when the payload was not observed (a trace of another VMM, which saw only the
+   * reason): the record then carries no payload even where its reason has one.
+   */
+  unobserved?: true;
   io?: IoPayload;
   mmio?: MmioPayload;
   internal?: InternalPayload;
@@ -179,7 +182,18 @@ export interface LostRecord extends RecordBase {
   count: number;
 }
 
-export type TraceRecord = IoctlRecord | ExitRecord | MarkerRecord | StatsRecord | LostRecord;
+/**
+ * A record of a kind this version does not know (written by a newer one: a register snapshot,
+ * say). Its header is kept; its payload is not decoded, and encoding it writes the header only.
+ */
+export interface UnknownRecord extends RecordBase {
+  type: "unknown";
+  /** The binary RecordKind it had. */
+  kind: number;
+  thread: ThreadName;
+}
+
+export type TraceRecord = IoctlRecord | ExitRecord | MarkerRecord | StatsRecord | LostRecord | UnknownRecord;
 export type TraceRecordType = TraceRecord["type"];
 
 // ---------------------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ function readBytes(view: DataView, at: number, n: number): number[] {
 
 const utf8Decoder = new TextDecoder();
 
-/** Decodes the record at `offset`. Throws a RangeError for a record kind it does not know. */
+/** Decodes the record at `offset`. A kind this version does not know decodes as an UnknownRecord. */
 export function decodeRecord(view: DataView, offset: number): TraceRecord {
   if (offset < 0 || offset + RECORD_SIZE > view.byteLength) {
     throw new RangeError(`no whole record at byte ${offset} of a ${view.byteLength}-byte view`);
@@ -246,8 +260,43 @@ export function decodeRecord(view: DataView, offset: number): TraceRecord {
         count: view.getFloat64(offset + LOST.count, true),
       };
     default:
-      throw new RangeError(`unknown record kind ${kind} at byte ${offset}`);
+      return {
+        type: "unknown",
+        seq: view.getUint32(offset + H.seq, true),
+        ts: view.getFloat64(offset + H.ts, true),
+        kind,
+        thread: threadName(view.getUint16(offset + H.thread, true)),
+      };
   }
+}
+
+// The plain exit payloads (RECORD_SCHEMA.exitPayloads with plain: true) are decoded, encoded and
+// validated from their field lists; the rest have hand-written code for what they derive.
+
+function readField(view: DataView, o: number, f: FieldSpec): number {
+  switch (f.type) {
+    case "u8": return view.getUint8(o + f.at);
+    case "u16": return view.getUint16(o + f.at, true);
+    case "u32": return view.getUint32(o + f.at, true);
+    case "i32": return view.getInt32(o + f.at, true);
+    default: return view.getFloat64(o + f.at, true);
+  }
+}
+
+function writeField(view: DataView, o: number, f: FieldSpec, v: number): void {
+  switch (f.type) {
+    case "u8": view.setUint8(o + f.at, v); return;
+    case "u16": view.setUint16(o + f.at, v, true); return;
+    case "u32": view.setUint32(o + f.at, v, true); return;
+    case "i32": view.setInt32(o + f.at, v, true); return;
+    default: view.setFloat64(o + f.at, v, true);
+  }
+}
+
+function decodePlain(view: DataView, o: number, fields: readonly FieldSpec[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of fields) out[f.name] = readField(view, o, f);
+  return out;
 }
 
 function decodeExit(view: DataView, o: number): ExitRecord {
@@ -263,19 +312,26 @@ function decodeExit(view: DataView, o: number): ExitRecord {
   const ifFlag = (aux & ExitFlag.IfFlag) !== 0;
   const readyForInjection = (aux & ExitFlag.ReadyForInjection) !== 0;
   const requestedWindow = (aux & ExitFlag.RequestedWindow) !== 0;
-  if ((view.getUint8(o + H.flags) & RecordFlag.NotObserved) !== 0) {
-    return { type: "exit", seq, ts, vcpu, reason, code, rip, guestNs, handleNs, ifFlag, readyForInjection, requestedWindow, notObserved: true };
-  }
   // IO and MMIO are nearly every exit of a teaching run: build them in one literal, so the object
   // is allocated at its final shape (adding the payload afterwards costs a transition and an
   // out-of-object property store; measured ~10% less retained memory for a million records).
-  if (code === KvmExit.IO) {
+  const unobserved = (view.getUint8(o + H.flags) & RecordFlag.PayloadUnobserved) !== 0;
+  if (code === KvmExit.IO && !unobserved) {
     return { type: "exit", seq, ts, vcpu, reason, code, rip, guestNs, handleNs, ifFlag, readyForInjection, requestedWindow, io: decodeIo(view, o) };
   }
-  if (code === KvmExit.MMIO) {
+  if (code === KvmExit.MMIO && !unobserved) {
     return { type: "exit", seq, ts, vcpu, reason, code, rip, guestNs, handleNs, ifFlag, readyForInjection, requestedWindow, mmio: decodeMmio(view, o) };
   }
   const rec: ExitRecord = { type: "exit", seq, ts, vcpu, reason, code, rip, guestNs, handleNs, ifFlag, readyForInjection, requestedWindow };
+  if (unobserved) {
+    rec.unobserved = true;
+    return rec;
+  }
+  const payload = EXIT_PAYLOAD_BY_CODE.get(code);
+  if (payload?.plain) {
+    (rec as unknown as Record<string, unknown>)[payload.key] = decodePlain(view, o, payload.fields);
+    return rec;
+  }
   switch (code) {
     case KvmExit.INTERNAL_ERROR: {
       const suberror = view.getUint32(o + EXIT_INTERNAL.suberror, true);
@@ -291,37 +347,11 @@ function decodeExit(view: DataView, o: number): ExitRecord {
       };
       break;
     }
-    case KvmExit.FAIL_ENTRY:
-      rec.failEntry = {
-        reason: view.getFloat64(o + EXIT_FAIL_ENTRY.reason, true),
-        cpu: view.getUint32(o + EXIT_FAIL_ENTRY.cpu, true),
-      };
-      break;
     case KvmExit.SYSTEM_EVENT: {
       const type = view.getUint32(o + EXIT_SYSTEM_EVENT.type, true);
       rec.systemEvent = { type, typeName: systemEventName(type), data: view.getFloat64(o + EXIT_SYSTEM_EVENT.data0, true) };
       break;
     }
-    case KvmExit.DEBUG:
-      rec.debug = {
-        exception: view.getUint32(o + EXIT_DEBUG.exception, true),
-        pc: view.getFloat64(o + EXIT_DEBUG.pc, true),
-        dr6: view.getFloat64(o + EXIT_DEBUG.dr6, true),
-        dr7: view.getFloat64(o + EXIT_DEBUG.dr7, true),
-      };
-      break;
-    case KvmExit.EXCEPTION:
-      rec.exception = {
-        exception: view.getUint32(o + EXIT_EXCEPTION.exception, true),
-        errorCode: view.getUint32(o + EXIT_EXCEPTION.errorCode, true),
-      };
-      break;
-    case KvmExit.HYPERCALL:
-      rec.hypercall = { nr: view.getFloat64(o + EXIT_HYPERCALL.nr, true) };
-      break;
-    case KvmExit.UNKNOWN:
-      rec.unknown = { hardwareExitReason: view.getFloat64(o + EXIT_UNKNOWN.hardwareExitReason, true) };
-      break;
     default:
       // HLT, IRQ_WINDOW_OPEN, SHUTDOWN, INTR and the rest carry nothing beyond the common fields.
       break;
@@ -496,6 +526,10 @@ export function encodeRecord(rec: TraceRecord, view: DataView, offset: number): 
       view.setUint16(offset + H.thread, requireThreadIndex(rec.thread), true);
       view.setFloat64(offset + LOST.count, rec.count, true);
       return;
+    case "unknown":
+      view.setUint8(offset + H.kind, rec.kind);
+      view.setUint16(offset + H.thread, requireThreadIndex(rec.thread), true);
+      return;
     default: {
       const never: never = rec;
       throw new TypeError(`unknown record type ${JSON.stringify((never as { type?: unknown }).type)}`);
@@ -513,8 +547,14 @@ function encodeExit(rec: ExitRecord, view: DataView, o: number): void {
   view.setFloat64(o + H.dur, rec.guestNs, true);
   view.setFloat64(o + EXIT.handleNs, rec.handleNs, true);
   view.setFloat64(o + EXIT.rip, rec.rip, true);
-  if (rec.notObserved === true) {
-    view.setUint8(o + H.flags, RecordFlag.NotObserved);
+  if (rec.unobserved === true) {
+    view.setUint8(o + H.flags, RecordFlag.PayloadUnobserved);
+    return;
+  }
+  const plain = EXIT_PAYLOAD_BY_CODE.get(rec.code);
+  if (plain?.plain) {
+    const values = (rec as unknown as Record<string, Record<string, number> | undefined>)[plain.key] ?? missingPayload(rec, plain.key);
+    for (const f of plain.fields) writeField(view, o, f, values[f.name] ?? 0);
     return;
   }
   switch (rec.code) {
@@ -552,12 +592,6 @@ function encodeExit(rec: ExitRecord, view: DataView, o: number): void {
       writeBytes(view, o + EXIT_INTERNAL.insn, internal.insn, insnLen);
       return;
     }
-    case KvmExit.FAIL_ENTRY: {
-      const f = rec.failEntry ?? missingPayload(rec, "failEntry");
-      view.setFloat64(o + EXIT_FAIL_ENTRY.reason, f.reason, true);
-      view.setUint32(o + EXIT_FAIL_ENTRY.cpu, f.cpu, true);
-      return;
-    }
     case KvmExit.SYSTEM_EVENT: {
       const e = rec.systemEvent ?? missingPayload(rec, "systemEvent");
       view.setUint32(o + EXIT_SYSTEM_EVENT.type, e.type, true);
@@ -566,26 +600,6 @@ function encodeExit(rec: ExitRecord, view: DataView, o: number): void {
       view.setFloat64(o + EXIT_SYSTEM_EVENT.data0, e.data, true);
       return;
     }
-    case KvmExit.DEBUG: {
-      const d = rec.debug ?? missingPayload(rec, "debug");
-      view.setUint32(o + EXIT_DEBUG.exception, d.exception, true);
-      view.setFloat64(o + EXIT_DEBUG.pc, d.pc, true);
-      view.setFloat64(o + EXIT_DEBUG.dr6, d.dr6, true);
-      view.setFloat64(o + EXIT_DEBUG.dr7, d.dr7, true);
-      return;
-    }
-    case KvmExit.EXCEPTION: {
-      const e = rec.exception ?? missingPayload(rec, "exception");
-      view.setUint32(o + EXIT_EXCEPTION.exception, e.exception, true);
-      view.setUint32(o + EXIT_EXCEPTION.errorCode, e.errorCode, true);
-      return;
-    }
-    case KvmExit.HYPERCALL:
-      view.setFloat64(o + EXIT_HYPERCALL.nr, (rec.hypercall ?? missingPayload(rec, "hypercall")).nr, true);
-      return;
-    case KvmExit.UNKNOWN:
-      view.setFloat64(o + EXIT_UNKNOWN.hardwareExitReason, (rec.unknown ?? missingPayload(rec, "unknown")).hardwareExitReason, true);
-      return;
     default:
       return;
   }

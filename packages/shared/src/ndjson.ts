@@ -6,11 +6,11 @@ import type {
 } from "./codec.js";
 import { errnoName } from "./errno.js";
 import { KvmExit } from "./exit-reasons.js";
-import { IO_INLINE_BYTES } from "./record-layout.js";
+import { EXIT_PAYLOAD_BY_CODE, IO_INLINE_BYTES, RECORD_FORMAT_VERSION } from "./record-layout.js";
 import { validateRecord } from "./validate.js";
 import { ChunkBuffer } from "./chunk-buffer.js";
 
-/** The first line. Its other fields are the VMM's to define. */
+/** The first line. Its other fields are the VMM's to define, but for `recordFormat` (RECORD_FORMAT_VERSION), which the writer adds. */
 export interface RunLine {
   type: "run";
   [key: string]: unknown;
@@ -41,21 +41,23 @@ function exitToJson(rec: ExitRecord): ExitRecord {
     guestNs: rec.guestNs, handleNs: rec.handleNs, ifFlag: rec.ifFlag, readyForInjection: rec.readyForInjection,
     requestedWindow: rec.requestedWindow,
   };
-  if (rec.notObserved === true) {
-    out.notObserved = true;
+  if (rec.unobserved === true) {
+    out.unobserved = true;
     return out;
   }
-  // Only the payload that belongs to the code, as the binary codec would keep it.
+  // Only the payload that belongs to the code, as the binary codec would keep it. A plain payload
+  // is its schema's fields, in the schema's order.
+  const plain = EXIT_PAYLOAD_BY_CODE.get(rec.code);
+  if (plain?.plain) {
+    const values = (rec as unknown as Record<string, Record<string, number> | undefined>)[plain.key];
+    if (values) (out as unknown as Record<string, unknown>)[plain.key] = Object.fromEntries(plain.fields.map((f) => [f.name, values[f.name]]));
+    return out;
+  }
   switch (rec.code) {
     case KvmExit.IO: if (rec.io) out.io = copyIo(rec.io); break;
     case KvmExit.MMIO: if (rec.mmio) out.mmio = { addr: rec.mmio.addr, len: rec.mmio.len, isWrite: rec.mmio.isWrite, data: rec.mmio.data.slice(0, Math.min(rec.mmio.len, 8)) }; break;
     case KvmExit.INTERNAL_ERROR: if (rec.internal) out.internal = { suberror: rec.internal.suberror, suberrorName: rec.internal.suberrorName, data: rec.internal.data.slice(0, 2), insn: rec.internal.insn.slice(0, 15) }; break;
-    case KvmExit.FAIL_ENTRY: if (rec.failEntry) out.failEntry = { reason: rec.failEntry.reason, cpu: rec.failEntry.cpu }; break;
     case KvmExit.SYSTEM_EVENT: if (rec.systemEvent) out.systemEvent = { type: rec.systemEvent.type, typeName: rec.systemEvent.typeName, data: rec.systemEvent.data }; break;
-    case KvmExit.DEBUG: if (rec.debug) out.debug = { exception: rec.debug.exception, pc: rec.debug.pc, dr6: rec.debug.dr6, dr7: rec.debug.dr7 }; break;
-    case KvmExit.EXCEPTION: if (rec.exception) out.exception = { exception: rec.exception.exception, errorCode: rec.exception.errorCode }; break;
-    case KvmExit.HYPERCALL: if (rec.hypercall) out.hypercall = { nr: rec.hypercall.nr }; break;
-    case KvmExit.UNKNOWN: if (rec.unknown) out.unknown = { hardwareExitReason: rec.unknown.hardwareExitReason }; break;
     default: break;
   }
   return out;
@@ -93,6 +95,8 @@ export function recordToJson(rec: TraceRecord): TraceRecord {
       return { type: "stats", seq: rec.seq, ts: rec.ts, vcpu: rec.vcpu, counters: { ...rec.counters } };
     case "lost":
       return { type: "lost", seq: rec.seq, ts: rec.ts, thread: rec.thread, count: rec.count };
+    case "unknown":
+      return { type: "unknown", seq: rec.seq, ts: rec.ts, kind: rec.kind, thread: rec.thread };
   }
 }
 
@@ -111,7 +115,8 @@ export class NdjsonWriter {
   constructor(sink: (chunk: string) => void, run: RunLine, options: { chunkChars?: number } = {}) {
     if (run.type !== "run") throw new TypeError(`the first NDJSON line must have type "run", not ${JSON.stringify(run.type)}`);
     this.#out = new ChunkBuffer(sink, options.chunkChars);
-    this.#line(JSON.stringify(run));
+    // Every export says which record format its records follow (record-layout.ts).
+    this.#line(JSON.stringify({ ...run, recordFormat: run.recordFormat ?? RECORD_FORMAT_VERSION }));
   }
 
   /** Records written so far. */

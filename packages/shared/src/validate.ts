@@ -6,13 +6,14 @@
 // record; callers add where it was (line number, message id).
 import { exitReasonName, KvmExit } from "./exit-reasons.js";
 import { ioctlArgNames, ioctlId } from "./ioctls.js";
-import { MAIN_THREAD, STAT_NAMES } from "./record-layout.js";
+import { EXIT_PAYLOAD_BY_CODE, type FieldSpec, MAIN_THREAD, RecordKind, STAT_NAMES } from "./record-layout.js";
 import { threadIndex } from "./codec.js";
 
 type Obj = Record<string, unknown>;
 
 const U32_MAX = 0xffff_ffff;
 const statNames = new Set<string>(STAT_NAMES);
+const KNOWN_KINDS = new Set<number>(Object.values(RecordKind));
 
 function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -84,7 +85,17 @@ function checkIoctl(o: Obj): string | undefined {
   return undefined;
 }
 
+/** A plain payload (record-layout.ts): each field a number its binary type can hold (f64: >= 0). */
+function checkPlain(o: Obj, key: string, fields: readonly FieldSpec[]): string | undefined {
+  const p = sub(o, key);
+  if (typeof p === "string") return p;
+  return first(key, ...fields.map((f) => (f.type === "f64" ? num(p, f.name, false, 0) : num(p, f.name, true, 0, U32_MAX))));
+}
+
 function checkExitPayload(o: Obj, code: number): string | undefined {
+  if (o.unobserved !== undefined) return optionalTrue(o, "unobserved");
+  const plain = EXIT_PAYLOAD_BY_CODE.get(code);
+  if (plain?.plain) return checkPlain(o, plain.key, plain.fields);
   switch (code) {
     case KvmExit.IO: {
       const io = sub(o, "io");
@@ -107,34 +118,11 @@ function checkExitPayload(o: Obj, code: number): string | undefined {
       return first("internal", num(i, "suberror", true, 0, U32_MAX),
         typeof i.suberrorName === "string" ? undefined : `"suberrorName" must be a string`, data, bytes(i, "insn", 15));
     }
-    case KvmExit.FAIL_ENTRY: {
-      const f = sub(o, "failEntry");
-      if (typeof f === "string") return f;
-      return first("failEntry", num(f, "reason", false, 0), num(f, "cpu", true, 0, U32_MAX));
-    }
     case KvmExit.SYSTEM_EVENT: {
       const e = sub(o, "systemEvent");
       if (typeof e === "string") return e;
       return first("systemEvent", num(e, "type", true, 0, U32_MAX),
         typeof e.typeName === "string" ? undefined : `"typeName" must be a string`, num(e, "data", false, 0));
-    }
-    case KvmExit.DEBUG: {
-      const d = sub(o, "debug");
-      if (typeof d === "string") return d;
-      return first("debug", num(d, "exception", true, 0, U32_MAX), num(d, "pc", false, 0), num(d, "dr6", false, 0), num(d, "dr7", false, 0));
-    }
-    case KvmExit.EXCEPTION: {
-      const e = sub(o, "exception");
-      if (typeof e === "string") return e;
-      return first("exception", num(e, "exception", true, 0, U32_MAX), num(e, "errorCode", true, 0, U32_MAX));
-    }
-    case KvmExit.HYPERCALL: {
-      const h = sub(o, "hypercall");
-      return typeof h === "string" ? h : first("hypercall", num(h, "nr", false, 0));
-    }
-    case KvmExit.UNKNOWN: {
-      const u = sub(o, "unknown");
-      return typeof u === "string" ? u : first("unknown", num(u, "hardwareExitReason", false, 0));
     }
     default:
       return undefined;
@@ -149,7 +137,6 @@ function checkExit(o: Obj): string | undefined {
   if (basic !== undefined) return basic;
   const code = o.code as number;
   if (exitReasonName(code) !== o.reason) return `"reason" ${JSON.stringify(o.reason)} does not match code ${code} (${exitReasonName(code)})`;
-  if (o.notObserved !== undefined) return o.notObserved === true ? undefined : `"notObserved" must be true when present`;
   return checkExitPayload(o, code);
 }
 
@@ -181,7 +168,11 @@ export function validateRecord(value: unknown): string | undefined {
       return common ?? checkStats(value);
     case "lost":
       return common ?? first("", thread(value), num(value, "count", false, 0));
+    case "unknown":
+      // A kind a newer writer knows: its header only (codec.ts UnknownRecord).
+      return common ?? first("", thread(value), num(value, "kind", true, 0, 255),
+        KNOWN_KINDS.has(value.kind as number) ? `"kind" ${String(value.kind)} is a known kind: write it as its own type` : undefined);
     default:
-      return `"type" ${JSON.stringify(value.type)} is not a record type (ioctl, exit, marker, stats, lost)`;
+      return `"type" ${JSON.stringify(value.type)} is not a record type (ioctl, exit, marker, stats, lost, unknown)`;
   }
 }

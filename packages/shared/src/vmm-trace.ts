@@ -445,7 +445,7 @@ export function importVmmRun(strace: StraceLog, qemu: QemuTrace | null, options:
       const payload = q?.access ? toPayload(code, q.access) : null;
       if (payload?.io) exit.io = payload.io;
       else if (payload?.mmio) exit.mmio = payload.mmio;
-      else if (code === KvmExit.IO || code === KvmExit.MMIO) exit.notObserved = true; // never a made-up port 0
+      else if (code === KvmExit.IO || code === KvmExit.MMIO) exit.unobserved = true; // never a made-up port 0
       records.push(exit);
       openExit.set(c.tid, exit);
       continue;

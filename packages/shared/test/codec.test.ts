@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   decodeBatch, decodeRecord, encodeBatch, encodeRecord, EXIT_IO, EXIT_MMIO, H, IO_INLINE_BYTES, IOCTL, KvmExit, MAIN_THREAD,
-  MARKER, MARKER_TEXT_BYTES, RECORD_SIZE, RecordFlag, RecordKind, STATS, type TraceRecord,
+  MARKER, MARKER_TEXT_BYTES, RECORD_SIZE, RecordFlag, RecordKind, STATS, type TraceRecord, validateRecord,
 } from "../src/index.js";
 import { exit, ioctl, lost, marker, stats } from "./fixtures.js";
 
@@ -163,10 +163,30 @@ describe("the binary codec", () => {
     expect(() => decodeBatch(new Uint8Array(RECORD_SIZE + 1))).toThrow(RangeError);
   });
 
-  it("rejects a record kind it does not know", () => {
+  it("decodes a record kind it does not know as \"unknown\", keeping its header, and writes that header back", () => {
     const bytes = new Uint8Array(RECORD_SIZE);
+    const view = new DataView(bytes.buffer);
     bytes[H.kind] = 9;
-    expect(() => decodeBatch(bytes)).toThrow(/unknown record kind 9/);
+    view.setUint16(H.thread, 1, true);
+    view.setUint32(H.seq, 77, true);
+    view.setFloat64(H.ts, 1234.5, true);
+    view.setFloat64(40, 99, true); // a payload this version cannot read
+    const [rec] = decodeBatch(bytes);
+    expect(rec).toEqual({ type: "unknown", seq: 77, ts: 1234.5, kind: 9, thread: "vcpu1" });
+    const again = encodeBatch([rec!]);
+    expect([...again.subarray(0, 32)]).toEqual([...bytes.subarray(0, 32)]);
+    expect(validateRecord(rec)).toBeUndefined();
+    expect(validateRecord({ ...rec, kind: 2 })).toMatch(/known kind/);
+  });
+
+  it("carries an exit whose payload was not observed without one, flagged, both ways", () => {
+    const rec = exit(KvmExit.IO, { unobserved: true });
+    const bytes = encodeBatch([rec]);
+    expect(bytes[H.flags]! & RecordFlag.PayloadUnobserved).toBe(RecordFlag.PayloadUnobserved);
+    const [back] = decodeBatch(bytes);
+    expect(back).toEqual(rec);
+    expect(back).not.toHaveProperty("io");
+    expect(validateRecord(back)).toBeUndefined();
   });
 
   it("zeroes a reused slot so an earlier payload cannot leak into a later record", () => {

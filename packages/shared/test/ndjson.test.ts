@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  decodeRecord, encodeRecord, KvmExit, NdjsonError, NdjsonWriter, parseNdjson, RECORD_SIZE, recordToJson, type TraceRecord,
+  decodeRecord, encodeRecord, KvmExit, NdjsonError, NdjsonWriter, parseNdjson, RECORD_FORMAT_VERSION, RECORD_SIZE, recordToJson, type TraceRecord,
   validateRecord,
 } from "../src/index.js";
 import { exit, ioctl, lost, marker, stats } from "./fixtures.js";
@@ -112,7 +112,8 @@ describe("the NDJSON writer and parser", () => {
   it("writes the run line, the records, then the end line", () => {
     const lines = write().text.trimEnd().split("\n").map((l) => JSON.parse(l));
     expect(lines).toHaveLength(records.length + 2);
-    expect(lines[0]).toEqual({ type: "run", id: "r1", guest: "hello" });
+    // The writer adds the record format's version to the run line (record-layout.ts).
+    expect(lines[0]).toEqual({ type: "run", id: "r1", guest: "hello", recordFormat: RECORD_FORMAT_VERSION });
     expect(lines.at(-1)).toEqual({ type: "end", outcome: "halted" });
     expect(lines.slice(1).map((l) => l.type)).toEqual(["ioctl", "exit", "marker", "stats", "exit", "end"]);
   });
@@ -128,7 +129,7 @@ describe("the NDJSON writer and parser", () => {
 
   it("parses what it wrote back into the same records", () => {
     const parsed = parseNdjson(write().text);
-    expect(parsed.run).toEqual({ type: "run", id: "r1", guest: "hello" });
+    expect(parsed.run).toEqual({ type: "run", id: "r1", guest: "hello", recordFormat: RECORD_FORMAT_VERSION });
     expect(parsed.end).toEqual({ type: "end", outcome: "halted" });
     expect(parsed.records).toEqual(records.map(recordToJson));
   });

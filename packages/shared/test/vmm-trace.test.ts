@@ -123,7 +123,7 @@ describe("importVmmRun", () => {
     const bare = importVmmRun(parseStrace(STRACE), null);
     expect(bare.observed.exitPayloads).toBe(false);
     const exits = bare.records.filter((r) => r.type === "exit");
-    expect(exits.map((e) => (e.type === "exit" ? [e.reason, e.io ?? null, e.notObserved ?? false] : null))).toEqual([
+    expect(exits.map((e) => (e.type === "exit" ? [e.reason, e.io ?? null, e.unobserved ?? false] : null))).toEqual([
       ["KVM_EXIT_IO", null, true], ["KVM_EXIT_IO", null, true], ["KVM_EXIT_HLT", null, false],
     ]);
     // …and they survive the binary codec and the NDJSON contract as such.

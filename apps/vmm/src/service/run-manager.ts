@@ -129,7 +129,9 @@ export class RunManager implements RunService {
       image = req.image as Uint8Array;
       if (image.length > this.limits.maxImageBytes) throw new LimitError(`the image is ${image.length} bytes; this service accepts at most ${this.limits.maxImageBytes}`, 413);
     }
-    // A class session's run waits, paused, while the class talks a step over: it gets the class limit.
+    // The time limit counts only the time the guest was allowed to run (Machine's RunClock), so a
+    // step run paused while a teacher talks keeps its limit; a class run gets the class limit.
+    // A run paused for the class limit in one stretch ends (the idle limit): nobody is coming back.
     const maxSeconds = req.owner ? this.limits.maxClassRunSeconds : this.limits.maxRunSeconds;
     const timeoutSec = Math.min(req.timeoutSec ?? maxSeconds, maxSeconds);
     const config: MachineConfig = {
@@ -142,6 +144,7 @@ export class RunManager implements RunService {
         maxExits: req.maxExits,
       }, "api"),
       startPaused: req.mode === "step",
+      idleTimeoutMs: this.limits.maxClassRunSeconds * 1000,
     };
     this.#checkCapacity(config);
     const kvm = kvmAvailable();

@@ -1,10 +1,12 @@
-// The vCPU thread's main loop: enter the guest with KVM_RUN, look at why it came back, handle it,
-// enter again. This is qemu-kvm 0.14's kvm_main_loop_cpu (qemu-kvm.c) around kvm_cpu_exec
-// (kvm-all.c), in our own words, with one trace record per return from KVM_RUN.
+// The vCPU thread's main loop: qemu-kvm 0.14's kvm_main_loop_cpu (qemu-kvm.c) around kvm_cpu_exec
+// (kvm-all.c), in our own words. Each turn reads top to bottom: the gate (pause, step, stop), the
+// pre-run (a pending interrupt), KVM_RUN, the record of the exit, its dispatch, and what the
+// dispatch says to do. The trace's bookkeeping lives in trace/exit-recorder.ts.
 import type { Vcpu } from "@kvmscope/kvm-binding";
-import { KVM_RUN_OFFSETS, monotonicNs } from "@kvmscope/kvm-binding";
-import { EXIT, ExitFlag, H, KvmExit, RecordKind, exitReasonName } from "@kvmscope/shared";
+import { KVM_RUN_OFFSETS } from "@kvmscope/kvm-binding";
+import { exitReasonName, KvmExit } from "@kvmscope/shared";
 import type { Pic } from "../devices/pic-8259.js";
+import { ExitRecorder } from "../trace/exit-recorder.js";
 import type { Tracer } from "../trace/tracer.js";
 import { Attention, type MachineControl, StopReason, VcpuState } from "./control.js";
 import { type Buses, ExitAction, KVM_EXIT, dispatchExit } from "./dispatch.js";
@@ -26,53 +28,35 @@ export interface ExitLoopContext {
 const NOT_ENTERED = 0xffffffff;
 
 export function runExitLoop(ctx: ExitLoopContext): void {
-  const { vcpu, control, tracer, pic } = ctx;
+  const { vcpu, control, pic } = ctx;
   const page = vcpu.runPage;
-  const ring = tracer.ring;
-  const rec = ring.view;
-  const f64 = ring.f64;
-  const u32 = ring.u32;
-  const stamps = vcpu.stamps;
-  const t0 = tracer.t0;
+  const recorder = new ExitRecorder(ctx.tracer, vcpu);
   const exitReasonAt = KVM_RUN_OFFSETS.exitReason;
   // The 8259's INTR pin is wired to the first vCPU only (as on a PC without an APIC).
   const takesPicInterrupts = pic !== null && vcpu.id === 0;
   const limited = control.maxExits > 0;
 
-  // An exit's record is opened when KVM_RUN returns and published when its handling ends, just
-  // before the next KVM_RUN: `handleNs` is the time spent in userspace between the two. Anything
-  // that writes another record first, or that waits, publishes it earlier with its own reading.
-  let openAt = -1;
-  let openReturned = 0;
-  const finishOpenRecord = (handlingEnded: number): void => {
-    if (openAt < 0) return;
-    f64[(openAt + EXIT.handleNs) >> 3] = handlingEnded - openReturned;
-    ring.publish();
-    openAt = -1;
-  };
-
   control.setState(vcpu.id, VcpuState.Running);
   try {
     for (;;) {
-      // One load in a free run; pause, step, breakpoints and stop are all behind it.
-      const attention = control.attention();
+      // 1. The gate: one load in a free run; pause, step, breakpoints and stop are all behind it.
       let claimedStep = false;
-      if (attention !== 0) {
-        // Anything here may wait (pause, a spent step), so the last exit's record goes out first.
-        finishOpenRecord(monotonicNs());
+      if (control.attention() !== 0) {
+        recorder.finish(); // what follows may wait: the last exit's record goes out first
         const gate = passGate(control, vcpu.id);
         if (gate === Gate.Stop) break;
         claimedStep = gate === Gate.RunClaimed;
       }
-      if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic, finishOpenRecord);
+      // 2. Pre-run: a pending interrupt from the userspace PIC.
+      if (takesPicInterrupts) injectPendingInterrupt(vcpu, pic, recorder);
       const requestedWindow = page.requestInterruptWindow;
       page.view.setUint32(exitReasonAt, NOT_ENTERED, true);
       // The last exit's handling ends here: its record goes out now, not after the next exit
       // (the guest may stay in KVM_RUN for the rest of the run).
-      finishOpenRecord(monotonicNs());
+      recorder.finish();
 
-      const ret = vcpu.run(); // KVM_RUN
-
+      // 3. KVM_RUN
+      const ret = vcpu.run();
       if (ret < 0) {
         // -EINTR / -EAGAIN: kicked (or hit by a signal Node handles). immediate_exit stays set
         // until we clear it, and must be cleared before we look at the control words, so a kick
@@ -80,55 +64,47 @@ export function runExitLoop(ctx: ExitLoopContext): void {
         page.immediateExit = 0;
         if (page.exitReason === NOT_ENTERED) {
           if (claimedStep) control.returnStep(); // no exit happened: the step is still owed
-          tracer.ioctl({ name: "KVM_RUN", fd: vcpu.fd, args: [], ret: -1, errno: -ret, startNs: stamps[0] ?? 0, durNs: (stamps[1] ?? 0) - (stamps[0] ?? 0) });
+          recorder.interrupted(ret);
           continue;
         }
         // else the signal arrived while the guest ran: KVM reports it as KVM_EXIT_INTR, an exit like any other.
       }
 
-      const reason = page.exitReason;
-      const returned = stamps[1] ?? 0;
-      const at = ring.reserve(RecordKind.Exit);
-      if (at >= 0) {
-        f64[(at + H.ts) >> 3] = returned - t0;
-        u32[(at + H.code) >> 2] = reason;
-        u32[(at + H.aux) >> 2] = (page.ifFlag ? ExitFlag.IfFlag : 0) | (page.readyForInterruptInjection ? ExitFlag.ReadyForInjection : 0) | (requestedWindow ? ExitFlag.RequestedWindow : 0);
-        f64[(at + H.dur) >> 3] = returned - (stamps[0] ?? 0);
-        f64[(at + EXIT.rip) >> 3] = page.syncRip;
-      }
-
-      // qemu-kvm 0.14: the switch on run->exit_reason in kvm_cpu_exec
-      const action = dispatchExit(page, ctx.buses, rec, at);
-
-      openAt = at;
-      openReturned = returned;
-      if (ctx.pendingMarkers.length > 0) {
-        finishOpenRecord(monotonicNs());
-        for (const text of ctx.pendingMarkers) tracer.marker(text);
-        ctx.pendingMarkers.length = 0;
-      }
-      if (limited && control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
-      // A breakpoint looks at this exit, fresh from KVM, and pauses the machine right after it.
-      if ((control.attention() & Attention.Break) !== 0 && breakpointHit(ctx)) {
-        finishOpenRecord(monotonicNs());
-        tracer.marker(`breakpoint: paused after ${exitReasonName(reason)} on vCPU ${vcpu.id}`);
-      }
-
-      switch (action) {
-        case ExitAction.Continue:
-          break;
-        case ExitAction.Halt:
-          finishOpenRecord(monotonicNs()); // the wait that follows is idle time, not handling
-          waitWhileHalted(ctx, page.ifFlag !== 0);
-          break;
-        default:
-          finishOpenRecord(monotonicNs());
-          ctx.onFatalExit(action, reason);
-          return;
-      }
+      // 4. Record, 5. dispatch (qemu-kvm 0.14: the switch on run->exit_reason in kvm_cpu_exec), 6. act.
+      recorder.record(requestedWindow);
+      const action = dispatchExit(page, ctx.buses);
+      if (!act(ctx, recorder, action, limited)) return;
     }
   } finally {
-    finishOpenRecord(monotonicNs());
+    recorder.finish();
+  }
+}
+
+/** What follows a handled exit: its markers, the exit limit, a breakpoint, then the action. False: the loop ends. */
+function act(ctx: ExitLoopContext, recorder: ExitRecorder, action: ExitAction, limited: boolean): boolean {
+  const { control, vcpu } = ctx;
+  if (ctx.pendingMarkers.length > 0) {
+    recorder.finish();
+    for (const text of ctx.pendingMarkers) ctx.tracer.marker(text);
+    ctx.pendingMarkers.length = 0;
+  }
+  if (limited && control.countExit()) control.requestStop(StopReason.ExitLimit, control.maxExits, vcpu.id);
+  // A breakpoint looks at this exit, fresh from KVM, and pauses the machine right after it.
+  if ((control.attention() & Attention.Break) !== 0 && breakpointHit(ctx)) {
+    recorder.finish();
+    ctx.tracer.marker(`breakpoint: paused after ${exitReasonName(vcpu.runPage.exitReason)} on vCPU ${vcpu.id}`);
+  }
+  switch (action) {
+    case ExitAction.Continue:
+      return true;
+    case ExitAction.Halt:
+      recorder.finish(); // the wait that follows is idle time, not handling
+      waitWhileHalted(ctx, vcpu.runPage.ifFlag !== 0);
+      return true;
+    default:
+      recorder.finish();
+      ctx.onFatalExit(action, vcpu.runPage.exitReason);
+      return false;
   }
 }
 
@@ -189,7 +165,7 @@ function breakpointHit(ctx: ExitLoopContext): boolean {
  * interrupt shadow), ask KVM to come back the moment it can: request_interrupt_window, which ends
  * in KVM_EXIT_IRQ_WINDOW_OPEN.
  */
-function injectPendingInterrupt(vcpu: Vcpu, pic: Pic, finishOpenRecord: (now: number) => void): void {
+function injectPendingInterrupt(vcpu: Vcpu, pic: Pic, recorder: ExitRecorder): void {
   const page = vcpu.runPage;
   if (!pic.hasPendingInterrupt()) {
     if (page.requestInterruptWindow !== 0) page.requestInterruptWindow = 0;
@@ -197,7 +173,7 @@ function injectPendingInterrupt(vcpu: Vcpu, pic: Pic, finishOpenRecord: (now: nu
   }
   if (page.readyForInterruptInjection && page.ifFlag) {
     const vector = pic.acknowledge();
-    finishOpenRecord(monotonicNs()); // KVM_INTERRUPT writes its own record
+    recorder.finish(); // KVM_INTERRUPT writes its own record
     if (vector !== null) vcpu.interrupt(vector);
     // One at a time: KVM queues a single external interrupt; another may still be pending.
     page.requestInterruptWindow = pic.hasPendingInterrupt() ? 1 : 0;

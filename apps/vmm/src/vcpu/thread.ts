@@ -1,23 +1,24 @@
 // The body of one vCPU thread (a worker_threads Worker): qemu-kvm 0.14's ap_main_loop
-// (qemu-kvm.c). It creates its own vCPU on the VM the main thread made, says so, waits until the
-// main thread releases every vCPU at once, then runs the exit loop until the machine stops.
+// (qemu-kvm.c). The main thread starts the Worker early (Node's start-up of a thread takes far
+// longer than KVM's work), and the thread waits for its turn: a "create" message, sent to one
+// vCPU thread at a time. Then it creates its own vCPU on the VM the main thread made, says so,
+// waits until the main thread releases every vCPU at once, and runs the exit loop until the
+// machine stops.
 import { parentPort, workerData } from "node:worker_threads";
-import { type CpuidEntry, MP_STATE, Vm, currentTid, monotonicNs } from "@kvmscope/kvm-binding";
+import { MP_STATE, Vm, currentTid, monotonicNs } from "@kvmscope/kvm-binding";
 import { createDevices, type DeviceMemory } from "../devices/index.js";
 import { Tracer } from "../trace/tracer.js";
 import { MachineControl, StopReason, VcpuState } from "./control.js";
 import { ExitAction, KVM_EXIT } from "./dispatch.js";
 import { runExitLoop } from "./exit-loop.js";
 import { resetToBootSector } from "./reset.js";
-import type { FromVcpuThread } from "./messages.js";
+import type { FromVcpuThread, ToVcpuThread } from "./messages.js";
 
+/** What a vCPU thread is started with; what only the built VM can say comes with its "create" message. */
 export interface VcpuThreadData {
   id: number;
-  vmFd: number;
-  mmapSize: number;
   t0: number;
   userIrqchip: boolean;
-  cpuid: CpuidEntry[];
   controlSab: SharedArrayBuffer;
   ringSab: SharedArrayBuffer;
   deviceMemory: DeviceMemory;
@@ -29,13 +30,13 @@ const control = new MachineControl(data.controlSab);
 const tracer = new Tracer(data.ringSab, data.id, data.t0, control.seqCounter);
 const pendingMarkers: string[] = [];
 
-function main(): void {
-  const vm = Vm.adopt(data.vmFd, tracer.ioctl);
+function main(turn: Extract<ToVcpuThread, { type: "create" }>): void {
+  const vm = Vm.adopt(turn.vmFd, tracer.ioctl);
   // qemu-kvm 0.14: kvm_create_vcpu, called by the new thread itself.
-  const vcpu = vm.createVcpu(data.id, data.mmapSize);
+  const vcpu = vm.createVcpu(data.id, turn.mmapSize);
   let created = false;
   try {
-    resetToBootSector(vcpu, data.cpuid);
+    resetToBootSector(vcpu, turn.cpuid);
     // With an in-kernel irqchip every vCPU but the first starts "waiting for INIT/SIPI"; our
     // machine contract starts them all at 0x7c00 together.
     if (!data.userIrqchip && data.id !== 0) vcpu.setMpState(MP_STATE.RUNNABLE);
@@ -96,11 +97,16 @@ const STOP_FOR_ACTION: Partial<Record<ExitAction, StopReason>> = {
   [ExitAction.Unhandled]: StopReason.UnhandledExit,
 };
 
-try {
-  main();
-  post({ type: "finished", id: data.id, lost: tracer.ring.lostTotal });
-} catch (err) {
-  const e = err as Error & { code?: string; syscall?: string };
-  control.requestStop(StopReason.VmmError, 0, data.id);
-  post({ type: "error", id: data.id, message: e.message, code: e.code, syscall: e.syscall, stack: e.stack });
-}
+// Started, the thread waits for its turn; from "create" on it never returns to its event loop
+// until the machine stops.
+parentPort?.once("message", (m: ToVcpuThread) => {
+  if (m.type !== "create") return; // "quit": the VM was never built, or another vCPU failed first
+  try {
+    main(m);
+    post({ type: "finished", id: data.id, lost: tracer.ring.lostTotal });
+  } catch (err) {
+    const e = err as Error & { code?: string; syscall?: string };
+    control.requestStop(StopReason.VmmError, 0, data.id);
+    post({ type: "error", id: data.id, message: e.message, code: e.code, syscall: e.syscall, stack: e.stack });
+  }
+});

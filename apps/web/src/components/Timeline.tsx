@@ -56,6 +56,7 @@ export const timelineMessages = defineMessages({
     write: "write",
     marker: "Marker",
     lost: "{count} {count|record|records} lost",
+    unknownKind: "a record of kind {kind}, unknown to this version",
     afterCursor: "Not yet reached at the cursor.",
   },
   ja: {
@@ -91,6 +92,7 @@ export const timelineMessages = defineMessages({
     write: "書き込み",
     marker: "マーカー",
     lost: "{count} 件のレコードが失われました",
+    unknownKind: "このバージョンが知らない種類 {kind} のレコード",
     afterCursor: "カーソル位置ではまだ起きていません。",
   },
 });
@@ -653,6 +655,10 @@ export function RecordSummary({ rec, t, afterCursor }: { rec: TraceRecord; t: T;
     case "stats":
       title = t("vcpu", { n: rec.vcpu });
       rows.push([t("seq"), String(rec.seq)], [t("time"), formatTimestamp(rec.ts)]);
+      break;
+    case "unknown":
+      title = t("unknownKind", { kind: rec.kind });
+      rows.push([t("seq"), String(rec.seq)], [t("thread"), threadLabel(rec.thread, t)], [t("time"), formatTimestamp(rec.ts)]);
       break;
   }
   return (

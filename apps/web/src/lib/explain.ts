@@ -571,6 +571,14 @@ export function explainRecord(record: TraceRecord, lang: Lang, ctx: ExplainConte
       return { headline: "KVM_GET_STATS_FD", sentence: p.stats(record.vcpu, Object.keys(record.counters).length), docUrl: ioctlDocUrl("KVM_GET_STATS_FD") };
     case "lost":
       return { headline: lang === "ja" ? "欠落レコード" : "lost records", sentence: p.lost(record.thread, record.count), docUrl: null };
+    case "unknown":
+      return {
+        headline: lang === "ja" ? `不明な種類のレコード (${record.kind})` : `unknown record kind ${record.kind}`,
+        sentence: lang === "ja"
+          ? `このバージョンの kvmscope が知らない種類 ${record.kind} のレコードです。新しいバージョンが書いたもので、時刻とスレッドだけを読めます。`
+          : `A record of kind ${record.kind}, which this version of kvmscope does not know: a newer version wrote it. Only its time and thread can be read.`,
+        docUrl: null,
+      };
   }
 }
 

@@ -127,6 +127,8 @@ const ID = {
 
 /** The main thread's marker when every vCPU exists and they are let go (machine.ts). */
 const RELEASE_MARKER = "qemu_system_ready";
+/** The main thread's note that vCPU N reported "created" (machine.ts; vCPUs are created one at a time). */
+const CREATED_MARKER = /^vCPU (\d+) created \(env->created = 1\)$/;
 
 interface Slot {
   step: LifecycleStep;
@@ -240,7 +242,16 @@ export function lifecycleAt(store: TraceStore, cursorSeq: number, options: Lifec
     if (store.kind[row] === RecordKind.Marker) {
       if (t !== MAIN_THREAD || released) continue;
       const rec = store.record(row);
-      if (rec.type !== "marker" || !rec.text.includes(RELEASE_MARKER)) continue;
+      if (rec.type !== "marker") continue;
+      // The main thread saw vCPU N created (env->created) and only now gives vCPU N+1 its turn:
+      // until then, vCPU N's creation is where the run stands.
+      const created = CREATED_MARKER.exec(rec.text);
+      if (created) {
+        const slot = byId.get(`create-vcpu-${created[1]}`);
+        if (slot !== undefined && slot.step.state !== "pending") slot.lastSeq = rec.seq;
+        continue;
+      }
+      if (!rec.text.includes(RELEASE_MARKER)) continue;
       released = true;
       const slot = byId.get("release")!;
       const st = slot.step;
@@ -467,8 +478,9 @@ function exitTally(store: TraceStore, cursorSeq: number): ExitTally {
 
 /**
  * Lit steps in seq order; a pending step just before the first lit step that comes after it in
- * the expected order (vCPU 1 created before vCPU 0: "create vCPU 0" waits above it), or at the
- * end when nothing after it has happened yet.
+ * the expected order (in a trace of a VMM that created vCPU 1 before vCPU 0, as ours did before
+ * it made them one at a time: "create vCPU 0" waits above it), or at the end when nothing after
+ * it has happened yet.
  */
 function arrange(slots: Slot[]): LifecycleStep[] {
   const expected = slots.filter((s) => s.order >= 0).sort((a, b) => a.order - b.order);

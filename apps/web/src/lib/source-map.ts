@@ -7,7 +7,7 @@ import { exitReasonInfo, IOCTLS, KvmExit, QEMU_RUN_LOOP, type TraceRecord } from
 import { rangeById, rangeOfAddress, rangeOfPort, type DeviceRangeId } from "./devices";
 import { bindingOf, ioctlPlace, issuersOf, QEMU_VCPU_LOOP, type ArticleLine } from "./ioctl-places";
 import {
-  KVM_BINDING as BINDING, VMM_BUS as BUS, VMM_DISPATCH as DISPATCH, VMM_EXIT_LOOP as LOOP_FILE, VMM_MACHINE as MACHINE,
+  KVM_BINDING as BINDING, VMM_BUS as BUS, VMM_DISPATCH as DISPATCH, VMM_EXIT_LOOP as LOOP_FILE, VMM_EXIT_RECORDER as RECORDER, VMM_MACHINE as MACHINE,
   VMM_THREAD as THREAD,
 } from "./vmm-files";
 
@@ -63,6 +63,8 @@ const EXIT_SWITCH = IN_KVM_CPU_EXEC(961, "run->exit_reason", 602);
 
 const dispatch = (fn: string): CodeRef => ({ file: DISPATCH, fn, role: "handler" });
 const FATAL: CodeRef = { file: THREAD, fn: "main", role: "afterwards" }; // its onFatalExit ends the run
+/** Where the trace keeps what KVM said about an exit that ends the run. */
+const RECORDED: CodeRef = { file: RECORDER, fn: "recordPayload", role: "handler" };
 
 const EXIT_VMM: Readonly<Partial<Record<number, CodeRef[]>>> = {
   [KvmExit.HLT]: [dispatch("dispatchExit"), { file: LOOP_FILE, fn: "waitWhileHalted", role: "afterwards" }],
@@ -70,13 +72,13 @@ const EXIT_VMM: Readonly<Partial<Record<number, CodeRef[]>>> = {
   // The kick comes from the main thread; the loop then reads its control words.
   [KvmExit.INTR]: [dispatch("dispatchExit"), { file: LOOP_FILE, fn: "passGate", role: "afterwards" }, { file: MACHINE, fn: "Machine.#wakePicVcpu", role: "caller" }, { file: BINDING, fn: "VcpuKicker.kick", role: "binding" }],
   [KvmExit.SHUTDOWN]: [dispatch("dispatchExit"), FATAL],
-  [KvmExit.FAIL_ENTRY]: [dispatch("recordFailEntry"), FATAL],
-  [KvmExit.INTERNAL_ERROR]: [dispatch("recordInternalError"), dispatch("instructionBytes"), FATAL],
-  [KvmExit.SYSTEM_EVENT]: [dispatch("recordSystemEvent"), FATAL],
-  [KvmExit.DEBUG]: [dispatch("recordDebug"), FATAL],
-  [KvmExit.EXCEPTION]: [dispatch("recordException"), FATAL],
-  [KvmExit.HYPERCALL]: [dispatch("recordHypercall"), FATAL],
-  [KvmExit.UNKNOWN]: [dispatch("recordUnknown"), FATAL],
+  [KvmExit.FAIL_ENTRY]: [dispatch("dispatchExit"), RECORDED, FATAL],
+  [KvmExit.INTERNAL_ERROR]: [dispatch("dispatchExit"), RECORDED, { file: RECORDER, fn: "instructionBytes", role: "handler" }, FATAL],
+  [KvmExit.SYSTEM_EVENT]: [dispatch("dispatchExit"), RECORDED, FATAL],
+  [KvmExit.DEBUG]: [dispatch("dispatchExit"), RECORDED, FATAL],
+  [KvmExit.EXCEPTION]: [dispatch("dispatchExit"), RECORDED, FATAL],
+  [KvmExit.HYPERCALL]: [dispatch("dispatchExit"), RECORDED, FATAL],
+  [KvmExit.UNKNOWN]: [dispatch("dispatchExit"), RECORDED, FATAL],
 };
 
 /** The class behind each device range (its file is the model's, in devices.ts). */

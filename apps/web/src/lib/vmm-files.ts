@@ -8,5 +8,6 @@ export const VMM_RESET = "apps/vmm/src/vcpu/reset.ts";
 export const VMM_EXIT_LOOP = "apps/vmm/src/vcpu/exit-loop.ts";
 export const VMM_CONTROL = "apps/vmm/src/vcpu/control.ts";
 export const VMM_DISPATCH = "apps/vmm/src/vcpu/dispatch.ts";
+export const VMM_EXIT_RECORDER = "apps/vmm/src/trace/exit-recorder.ts";
 export const VMM_BUS = "apps/vmm/src/devices/bus.ts";
 export const KVM_BINDING = "packages/kvm-binding/lib/kvm.ts";
