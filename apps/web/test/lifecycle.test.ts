@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
+import { IOCTLS, KVMSCOPE_IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type MarkerRecord, type StatsRecord, type TraceRecord } from "@kvmscope/shared";
 import { IOCTL_PLACES } from "../src/lib/ioctl-places";
 import {
   EVENT_PLACES, formatDuration, formatOffset, lifecycleAt, placeOf, type Lifecycle, type LifecycleStep,
@@ -412,7 +412,7 @@ describe("the code a step names", () => {
   });
 
   it("takes every ioctl's place from IOCTL_PLACES", () => {
-    for (const { name } of IOCTLS) {
+    for (const { name } of KVMSCOPE_IOCTLS) {
       const p = IOCTL_PLACES[name];
       const q = p.qemu === null ? null : { fn: p.qemu.fn, file: p.qemu.file };
       expect(placeOf(name, "main").qemu, name).toEqual(q);

@@ -1,13 +1,13 @@
 // Every qemu-kvm line a panel shows beside the article's (ArticleLine.ran) is a line of qemu-kvm
 // 0.14.1 that ran, by the table read from the sources (packages/shared/src/qemu-kvm-014.ts).
 import { describe, expect, it } from "vitest";
-import { IOCTLS, KvmExit, qemu014LineProblem } from "@kvmscope/shared";
+import { KVMSCOPE_IOCTLS, KvmExit, qemu014LineProblem } from "@kvmscope/shared";
 import { IOCTL_PLACES, QEMU_VCPU_LOOP, type ArticleLine } from "../src/lib/ioctl-places";
 import { exitSource } from "../src/lib/source-map";
 
 describe("the qemu-kvm 0.14.1 lines beside the article's", () => {
   const lines: [string, ArticleLine][] = [["the vCPU loop", QEMU_VCPU_LOOP.at]];
-  for (const { name } of IOCTLS) {
+  for (const { name } of KVMSCOPE_IOCTLS) {
     const at = IOCTL_PLACES[name].qemu?.at;
     if (at !== undefined) lines.push([name, at]);
   }

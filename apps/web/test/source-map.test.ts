@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { EXIT_REASON_INFO, exitReasonName, IOCTLS, KvmExit, type ExitRecord, type MarkerRecord } from "@kvmscope/shared";
+import { EXIT_REASON_INFO, exitReasonName, KVMSCOPE_IOCTLS, KvmExit, type ExitRecord, type MarkerRecord } from "@kvmscope/shared";
 import { IOCTL_PLACES } from "../src/lib/ioctl-places";
 import { allMappings, EXIT_LOOP, exitSource, ioctlSource, sourceForRecord, type ArticleLine } from "../src/lib/source-map";
 import { ARTICLE, articleLine, defines, exists } from "./vmm-source";
@@ -73,11 +73,11 @@ describe("exits map to our handler and to qemu-kvm 0.14's", () => {
 
 describe("ioctls map to where they are issued", () => {
   it("has our caller or binding for every traced ioctl", () => {
-    for (const { name } of IOCTLS) expect(ioctlSource(name).vmm.length, name).toBeGreaterThan(0);
+    for (const { name } of KVMSCOPE_IOCTLS) expect(ioctlSource(name).vmm.length, name).toBeGreaterThan(0);
   });
 
   it("takes our callers, the binding and the qemu side from IOCTL_PLACES", () => {
-    for (const { name } of IOCTLS) {
+    for (const { name } of KVMSCOPE_IOCTLS) {
       const place = IOCTL_PLACES[name];
       const m = ioctlSource(name);
       const ours = [place.ours, ...(place.also ?? [])].flatMap((i) => (i === null ? [] : [[i.file, i.fn, "caller"]]));

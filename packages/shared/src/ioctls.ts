@@ -18,7 +18,8 @@ export interface IoctlInfo {
   readonly description: string;
 }
 
-export const IOCTLS = [
+/** The calls our own VMM issues (ids 1-25). */
+export const KVMSCOPE_IOCTLS = [
   { id: 1, name: "open", fd: "none", args: [], description: "Opens /dev/kvm: the system fd every later call starts from." },
   { id: 2, name: "close", fd: "none", args: [], description: "Closes a KVM fd (system, VM, vCPU or statistics)." },
   { id: 3, name: "KVM_GET_API_VERSION", fd: "system", args: [], description: "Asks for the KVM API version; anything but 12 means an incompatible kernel." },
@@ -44,7 +45,10 @@ export const IOCTLS = [
   { id: 23, name: "KVM_SET_MP_STATE", fd: "vcpu", args: ["state"], description: "Sets the vCPU's multiprocessing state." },
   { id: 24, name: "KVM_GET_STATS_FD", fd: "vcpu", args: [], description: "Opens the binary statistics fd with the vCPU's counters (exits handled in the kernel, among others)." },
   { id: 25, name: "KVM_SET_GUEST_DEBUG", fd: "vcpu", args: ["control"], description: "Enables single-stepping or hardware breakpoints for this vCPU." },
-  // Ioctls other VMMs issue (QEMU, seen through strace): names and meanings from the KVM API document.
+] as const satisfies readonly IoctlInfo[];
+
+/** Ioctls other VMMs issue (QEMU, seen through strace), appended after ours: names and meanings from the KVM API document. */
+export const OTHER_VMM_IOCTLS = [
   { id: 26, name: "KVM_ENABLE_CAP", fd: "vm", args: [], description: "Turns on an optional capability for this VM or vCPU (KVM_CAP_*), with its arguments." },
   { id: 27, name: "KVM_IOEVENTFD", fd: "vm", args: [], description: "Lets KVM answer a guest's write to a port or MMIO address itself by signalling an eventfd, with no exit to the VMM." },
   { id: 28, name: "KVM_IRQFD", fd: "vm", args: [], description: "Connects an eventfd to an interrupt line of the in-kernel irqchip: a write to it raises the interrupt." },
@@ -98,7 +102,11 @@ export const IOCTLS = [
   { id: 76, name: "KVM_GET_CPUID2", fd: "vcpu", args: [], description: "Reads the CPUID leaves this vCPU was given." },
 ] as const satisfies readonly IoctlInfo[];
 
+export const IOCTLS = [...KVMSCOPE_IOCTLS, ...OTHER_VMM_IOCTLS] as const;
+
 export type IoctlName = (typeof IOCTLS)[number]["name"];
+/** A call our own VMM issues: the lifecycle and source panels know where in our code. */
+export type KvmscopeIoctlName = (typeof KVMSCOPE_IOCTLS)[number]["name"];
 
 /** Name -> id, the map form that record-layout.ts's `code` comment calls IOCTL_IDS. */
 export const IOCTL_IDS: Readonly<Record<IoctlName, number>> = Object.fromEntries(IOCTLS.map((i) => [i.name, i.id])) as Record<IoctlName, number>;

@@ -23,7 +23,7 @@
 // (qemu-kvm.c:1229), which calls kvm_run (qemu-kvm.c:555), which issues ioctl(fd, KVM_RUN, 0) at
 // qemu-kvm.c:582 and switches on run->exit_reason at qemu-kvm.c:602. Each ArticleLine's `ran`
 // says so beside the article's line (packages/shared/src/qemu-kvm-014.ts is the 0.14.1 table).
-import type { IoctlName } from "@kvmscope/shared";
+import type { KvmscopeIoctlName } from "@kvmscope/shared";
 import {
   KVM_BINDING, VMM_EXIT_LOOP as LOOP, VMM_MACHINE as MACHINE, VMM_RESET as RESET, VMM_THREAD as THREAD,
 } from "./vmm-files";
@@ -98,7 +98,7 @@ export const QEMU_VCPU_LOOP: QemuPlace & { at: ArticleLine } = {
   at: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1495, shows: "kvm_cpu_exec", ran: { file: "qemu-kvm.c", fn: "kvm_main_loop_cpu", line: 1419 } },
 };
 
-export const IOCTL_PLACES: Readonly<Record<IoctlName, IoctlPlace>> = {
+export const IOCTL_PLACES: Readonly<Record<KvmscopeIoctlName, IoctlPlace>> = {
   // [article] kvm_init opens /dev/kvm at line 155.
   open: { ours: IN_RUN, binding: "Kvm.open", qemu: named("kvm_init", "qemu-kvm.c", { file: "qemu-kvm.c", fn: "kvm_init", line: 155, shows: "/dev/kvm", ran: { file: "qemu-kvm.c", fn: "kvm_init", line: 155 } }) },
   // The main thread closes the VM and /dev/kvm fds after the vCPU threads have ended; each vCPU
@@ -175,7 +175,7 @@ export const IOCTL_PLACES: Readonly<Record<IoctlName, IoctlPlace>> = {
 
 /** The table entry for a record's name, undefined for a name the table does not know. */
 export function ioctlPlace(name: string): IoctlPlace | undefined {
-  return Object.hasOwn(IOCTL_PLACES, name) ? IOCTL_PLACES[name as IoctlName] : undefined;
+  return Object.hasOwn(IOCTL_PLACES, name) ? IOCTL_PLACES[name as KvmscopeIoctlName] : undefined;
 }
 
 /** Every function of ours that issues `name`, the usual one first. */
