@@ -81,7 +81,7 @@ describe("the Selected-exit panel", () => {
     expect(html).toContain("VM fd 20");
     expect(html).toContain("#kvm-create-vm");
     expect(html).toContain("qemu-kvm.c kvm_create_vm()");
-    expect(html).toContain("machine.ts Machine.run()");
+    expect(html).toContain("machine.ts Machine.#build()");
     // Ioctl records carry no guest registers.
     expect(html).not.toContain('data-testid="registers"');
   });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
-  exitReasonName, internalErrorName, IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type MmioPayload,
+  exitReasonName, internalErrorName, IOCTLS, KVMSCOPE_IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type MmioPayload,
 } from "@kvmscope/shared";
 import { DEVICE_MODELS, rangeById, rangeOfPort } from "../src/lib/devices";
 import {
@@ -175,7 +175,7 @@ describe("explaining ioctls", () => {
   });
 
   it("links every traced ioctl to its own section, named as Sphinx names headings", () => {
-    for (const { name } of IOCTLS) {
+    for (const { name } of KVMSCOPE_IOCTLS) {
       const url = ioctlDocUrl(name);
       expect(url.startsWith(`${DOC}#`)).toBe(true);
       expect(url).not.toContain("#api-description");
@@ -186,7 +186,7 @@ describe("explaining ioctls", () => {
   });
 
   it("has words in both languages for every traced ioctl", () => {
-    for (const { name, args } of IOCTLS) {
+    for (const { name, args } of KVMSCOPE_IOCTLS) {
       const a = Object.fromEntries(args.map((k) => [k, 1]));
       const en = explainRecord(ioctl(name, a, 0), "en").sentence;
       const ja = explainRecord(ioctl(name, a, 0), "ja").sentence;

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { IOCTLS } from "@kvmscope/shared";
+import { KVMSCOPE_IOCTLS as IOCTLS } from "@kvmscope/shared";
 import { bindingOf, IOCTL_PLACES, issuerOn, issuersOf, QEMU_VCPU_LOOP, type ArticleLine, type Issuer, type QemuPlace } from "../src/lib/ioctl-places";
 import { KVM_BINDING, VMM_EXIT_LOOP, VMM_MACHINE, VMM_RESET, VMM_THREAD } from "../src/lib/vmm-files";
 import { ARTICLE, articleLine, articleMentions, bodyOf, source, tsFilesUnder } from "./vmm-source";
@@ -51,8 +51,8 @@ describe("IOCTL_PLACES", () => {
     }
   });
 
-  it("picks the issuer on the record's thread: close is Machine.run's on the main thread, main's on a vCPU thread", () => {
-    expect(issuerOn("close", "main")).toMatchObject({ file: VMM_MACHINE, fn: "Machine.run" });
+  it("picks the issuer on the record's thread: close is Machine.#tearDown's on the main thread, main's on a vCPU thread", () => {
+    expect(issuerOn("close", "main")).toMatchObject({ file: VMM_MACHINE, fn: "Machine.#tearDown" });
     expect(issuerOn("close", "vcpu")).toMatchObject({ file: VMM_THREAD, fn: "main" });
     expect(issuerOn("KVM_GET_SREGS", "vcpu")).toMatchObject({ file: VMM_RESET, fn: "resetToBootSector" });
     expect(issuerOn("KVM_IRQ_LINE", "main")).toBeNull();

@@ -420,7 +420,7 @@ describe("the code a step names", () => {
         for (const t of ["main", "vcpu1"] as const) expect(placeOf(name, t).ours, `${name} on ${t}`).toEqual({ file: p.ours.file, fn: p.ours.fn });
       }
     }
-    expect(placeOf("close", "main").ours).toEqual({ file: "apps/vmm/src/machine.ts", fn: "Machine.run" });
+    expect(placeOf("close", "main").ours).toEqual({ file: "apps/vmm/src/machine.ts", fn: "Machine.#tearDown" });
     expect(placeOf("close", "vcpu2").ours).toEqual({ file: "apps/vmm/src/vcpu/thread.ts", fn: "main" });
     // Our VMM never issues KVM_IRQ_LINE: the binding method that would is all there is to name.
     expect(placeOf("KVM_IRQ_LINE", "main").ours).toEqual({ file: "packages/kvm-binding/lib/kvm.ts", fn: "Vm.irqLine" });
@@ -435,9 +435,9 @@ describe("the code a step names", () => {
     // The article's kvm_cpu_exec (kvm-all.c) issues KVM_RUN at its line 941.
     expect(step(l, "run-0").qemu).toEqual({ fn: "kvm_cpu_exec", file: "kvm-all.c" });
     expect(step(l, "exit-loop").qemu).toEqual({ fn: "kvm_main_loop_cpu", file: "qemu-kvm.c" });
-    expect(step(l, "ioctl-2")).toMatchObject({ label: "KVM_CHECK_EXTENSION", ours: { fn: "Machine.run" }, qemu: { fn: "kvm_check_extension", file: "kvm-all.c" } });
+    expect(step(l, "ioctl-2")).toMatchObject({ label: "KVM_CHECK_EXTENSION", ours: { fn: "Machine.#build" }, qemu: { fn: "kvm_check_extension", file: "kvm-all.c" } });
     expect(step(l, "close-vcpu-0")).toMatchObject({ ours: { fn: "main" }, qemu: null });
-    expect(step(l, "close-kvm")).toMatchObject({ ours: { fn: "Machine.run" }, qemu: null });
+    expect(step(l, "close-kvm")).toMatchObject({ ours: { fn: "Machine.#tearDown" }, qemu: null });
   });
 });
 

@@ -96,7 +96,7 @@ describe("ioctls map to where they are issued", () => {
 
   it("names both closers of a close, and no qemu function for it", () => {
     const m = ioctlSource("close");
-    expect(m.vmm.map((r) => r.fn)).toEqual(["Machine.run", "main", "IoctlIssuer.close"]);
+    expect(m.vmm.map((r) => r.fn)).toEqual(["Machine.#tearDown", "main", "IoctlIssuer.close"]);
     expect(m.qemu).toBeNull();
   });
 

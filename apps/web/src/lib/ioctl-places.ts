@@ -85,7 +85,10 @@ export interface IoctlPlace {
 
 const onMain = (fn: string, file = MACHINE): Issuer => ({ file, fn, thread: "main" });
 const onVcpu = (file: string, fn: string): Issuer => ({ file, fn, thread: "vcpu" });
-const IN_RUN = onMain("Machine.run");
+/** Building the VM (Machine.run's first part): /dev/kvm, the VM, its memory and devices. */
+const IN_RUN = onMain("Machine.#build");
+/** Tearing it down (Machine.run's last part). */
+const IN_TEARDOWN = onMain("Machine.#tearDown");
 const VCPU_MAIN = onVcpu(THREAD, "main");
 const RESET_VCPU = onVcpu(RESET, "resetToBootSector");
 
@@ -106,7 +109,7 @@ export const IOCTL_PLACES: Readonly<Record<KvmscopeIoctlName, IoctlPlace>> = {
   // process exit did. kvm_finalize (qemu-kvm.c) runs only when setup fails, with its vCPU and VM
   // closes commented out ("FIXME") [illumos][ceph]; kvm_init's close(fd) ([article] line 214) is
   // also the failure path.
-  close: { ours: IN_RUN, also: [VCPU_MAIN], binding: "IoctlIssuer.close", qemu: null },
+  close: { ours: IN_TEARDOWN, also: [VCPU_MAIN], binding: "IoctlIssuer.close", qemu: null },
   // [article] names kvm_init and elides its middle (lines 160-210); [illumos] qemu-kvm.c kvm_init
   // issues ioctl(fd, KVM_GET_API_VERSION, 0) right after the open.
   KVM_GET_API_VERSION: { ours: IN_RUN, binding: "Kvm.getApiVersion", qemu: named("kvm_init", "qemu-kvm.c") },
