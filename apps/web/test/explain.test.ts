@@ -287,7 +287,7 @@ describe("numbers as the pages show them", () => {
     expect(endMessage(halted, "ja")).not.toMatch(/[a-z]{4,}/);
     expect(endMessage({ outcome: "stopped", message: "stopped on request" }, "ja")).toBe("停止の要求で終了した");
     expect(endMessage({ outcome: "debug-exit", vcpu: 0, debugExitValue: 1, message: "the guest wrote 1 (0x1) to isa-debug-exit (port 0xf4) on vCPU 0" }, "ja"))
-      .toBe("vCPU 0 でゲストが isa-debug-exit(ポート 0xf4)に 1 (0x1) を書き込んだ");
+      .toBe("vCPU 0 でゲストが isa-debug-exit（ポート 0xf4）に 1（0x1）を書き込んだ");
     expect(endMessage({ outcome: "timeout", message: "the run timed out after 120 s" }, "ja")).toBe("120 秒の制限時間で実行を終えた");
     expect(endMessage({ outcome: "new-kind", message: "as the VMM said" }, "ja")).toBe("as the VMM said");
     expect(endMessage(null, "ja")).toBeNull();

@@ -70,7 +70,7 @@ export const kvmRunPageMessages = defineMessages({
     kernel: "KVM（exit 時）",
     vmm: "VMM（KVM_RUN 前）",
     both: "両方",
-    showOthers: "ほかの共用体メンバーも表示する({n} 行:同じバイトを別の exit 理由として読んだもの)",
+    showOthers: "ほかの共用体メンバーも表示する（{n} 行：同じバイトを別の exit 理由として読んだもの）",
     hideOthers: "ほかの共用体メンバーを隠す",
     changed: "変更あり",
     dataAt: "+data_offset",

@@ -5,7 +5,7 @@ import { outcomeLabel } from "@/lib/outcomes";
 
 const messages = defineMessages({
   en: { created: "starting", running: "running", paused: "paused", finished: "finished", failed: "failed", aborted: "aborted", imported: "imported", slow: "slow motion, {n} {n|exit|exits}/s" },
-  ja: { created: "起動中", running: "実行中", paused: "一時停止", finished: "終了", failed: "失敗", aborted: "中断", imported: "取り込み", slow: "スローモーション(毎秒 {n} exit)" },
+  ja: { created: "起動中", running: "実行中", paused: "一時停止", finished: "終了", failed: "失敗", aborted: "中断", imported: "取り込み", slow: "スローモーション（毎秒 {n} exit）" },
 });
 
 const COLORS: Record<RunInfo["status"], string> = {

@@ -234,7 +234,7 @@ const messages = defineMessages({
   },
   ja: {
     title: "スレッドモデル",
-    process: "kvmscope プロセス(ユーザー空間)",
+    process: "kvmscope プロセス（ユーザー空間）",
     kernel: "Linux カーネル",
     guest: "ゲスト",
     main: "メインスレッド",
@@ -256,7 +256,7 @@ const messages = defineMessages({
     device: "{device} が {detail}を処理する",
     handleHlt: "HLT:スレッドは割り込みで起こされるまで vCPU をユーザー空間で待たせる",
     handleWindow: "ゲストが割り込みを受け付けられる状態になった:スレッドが KVM_INTERRUPT で注入する",
-    handleIntr: "シグナルで KVM_RUN から抜けた:スレッドは制御ワード(一時停止・ステップ・停止)を確認する",
+    handleIntr: "シグナルで KVM_RUN から抜けた：スレッドは制御ワード（一時停止・ステップ・停止）を確認する",
     handleOther: "vCPU スレッド {n} が {reason} を処理する",
     enter: "vCPU スレッド {n} が再び KVM_RUN を呼ぶ",
     resume: "ゲストは exit した命令の次から実行を続ける",

@@ -40,20 +40,20 @@ function japanese(end: EndObject, message: string): string | undefined {
   switch (end.outcome) {
     case "halted":
       return message.includes("in-kernel")
-        ? "すべての vCPU が KVM 内の HLT で止まり、0.5 秒間 exit がなかった(カーネル内 irqchip)"
+        ? "すべての vCPU が KVM 内の HLT で止まり、0.5 秒間 exit がなかった（カーネル内 irqchip）"
         : "すべての vCPU が HLT で止まり、起こすものが残っていない";
     case "debug-exit": {
       const v = num(end.debugExitValue);
-      return v === undefined ? undefined : `${on}ゲストが isa-debug-exit(ポート 0xf4)に ${v} (0x${v.toString(16)}) を書き込んだ`;
+      return v === undefined ? undefined : `${on}ゲストが isa-debug-exit（ポート 0xf4）に ${v}（0x${v.toString(16)}）を書き込んだ`;
     }
     case "shutdown":
-      return `${on}KVM_EXIT_SHUTDOWN:ゲストがトリプルフォールトした(ダブルフォールトの配送中にさらに例外)`;
+      return `${on}KVM_EXIT_SHUTDOWN：ゲストがトリプルフォールトした（ダブルフォールトの配送中にさらに例外）`;
     case "internal-error":
-      return `${on}KVM_EXIT_INTERNAL_ERROR:${tail(message)}`;
+      return `${on}KVM_EXIT_INTERNAL_ERROR：${tail(message)}`;
     case "fail-entry":
-      return `${on}KVM_EXIT_FAIL_ENTRY:CPU がゲストへの進入を拒んだ(${/hardware reason (0x[0-9a-f]+)/.exec(message)?.[1] ?? "?"})`;
+      return `${on}KVM_EXIT_FAIL_ENTRY：CPU がゲストへの進入を拒んだ（${/hardware reason (0x[0-9a-f]+)/.exec(message)?.[1] ?? "?"}）`;
     case "system-event":
-      return `${on}KVM_EXIT_SYSTEM_EVENT:ゲストが ${/asked for (.*)$/.exec(message)?.[1] ?? "?"} を要求した`;
+      return `${on}KVM_EXIT_SYSTEM_EVENT：ゲストが ${/asked for (.*)$/.exec(message)?.[1] ?? "?"} を要求した`;
     case "timeout": {
       const s = /after ([\d.]+) s/.exec(message)?.[1];
       return s === undefined ? "時間切れで実行を終えた" : `${s} 秒の制限時間で実行を終えた`;
@@ -65,9 +65,9 @@ function japanese(end: EndObject, message: string): string | undefined {
     case "stopped":
       return "停止の要求で終了した";
     case "unhandled-exit":
-      return `${on}この VMM が扱わない exit で終了した(${/exit reason ([^)]*)\)/.exec(message)?.[1] ?? "?"})`;
+      return `${on}この VMM が扱わない exit で終了した（${/exit reason ([^)]*)\)/.exec(message)?.[1] ?? "?"}）`;
     case "vmm-error":
-      return `VMM のエラーで終了した:${tail(message)}`;
+      return `VMM のエラーで終了した：${tail(message)}`;
     default:
       return undefined;
   }
