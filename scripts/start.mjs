@@ -110,7 +110,12 @@ function start(name, args, extraEnv, stoppedStatuses = [0]) {
     detached: true,
   });
   children.add(child);
-  child.stdout.on("data", (chunk) => process.stdout.write(chunk));
+  // Next's banner names its own loopback port ("- Local: http://127.0.0.1:34059"): nobody should
+  // open that one (the front door is the address to use), so those lines are left out.
+  child.stdout.on("data", (chunk) => {
+    const text = String(chunk).split("\n").filter((line) => !/^\s*- (Local|Network):/.test(line)).join("\n");
+    if (text !== "") process.stdout.write(text);
+  });
   child.on("exit", (code, signal) => {
     children.delete(child);
     if (!stopping) {

@@ -191,7 +191,9 @@ describe.skipIf(!kvm.ok)("kvmscope serve on real KVM and SQLite", () => {
     const dir = dataDir("serve-kill");
     const first = await startService(dir);
     const { body: run } = await api<RunInfo>(first, "POST", "/api/runs", { guest: "echo" }); // polls the UART: a steady flow of exits
-    await new Promise((r) => setTimeout(r, 2500)); // past two flushes
+    // Wait for a steady flow (a loaded machine starts the VM late), then past two flushes.
+    await until(async () => (await api<RunInfo>(first, "GET", `/api/runs/${run.id}`)).body.recordCount > 2000, "records flowing");
+    await new Promise((r) => setTimeout(r, 2500));
     first.child.kill("SIGKILL");
     await first.exited;
 

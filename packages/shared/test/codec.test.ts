@@ -196,15 +196,15 @@ describe("the binary codec", () => {
     expect(new Uint8Array(view.buffer, 48).every((b) => b === 0)).toBe(true);
   });
 
-  it("decodes a hundred thousand exit records in well under a second", () => {
-    const one = encodeBatch([exit(KvmExit.IO, { io: { port: 0xe9, size: 1, direction: "out", count: 1, data: [65] } })]);
+  // How fast is a benchmark's question (npm run bench:web times the page's decoding), not a test's.
+  it("decodes a hundred thousand exit records in one batch, each the record that was encoded", () => {
+    const rec = exit(KvmExit.IO, { io: { port: 0xe9, size: 1, direction: "out", count: 1, data: [65] } });
+    const one = encodeBatch([rec]);
     const bytes = new Uint8Array(100_000 * RECORD_SIZE);
     for (let i = 0; i < 100_000; i++) bytes.set(one, i * RECORD_SIZE);
-    decodeBatch(bytes); // warm up
-    const t0 = performance.now();
     const out = decodeBatch(bytes);
-    const ms = performance.now() - t0;
     expect(out).toHaveLength(100_000);
-    expect(ms).toBeLessThan(1000);
+    expect(out[0]).toEqual(decodeBatch(one)[0]);
+    expect(out[99_999]).toEqual(out[0]);
   });
 });
