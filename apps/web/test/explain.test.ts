@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
-  exitReasonName, internalErrorName, IOCTLS, KVMSCOPE_IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type MmioPayload,
+  exitReasonName, internalErrorName, KVM_CAP_NAMES, KVMSCOPE_IOCTLS, KvmExit, type ExitRecord, type IoctlRecord, type IoPayload, type MmioPayload,
 } from "@kvmscope/shared";
 import { DEVICE_MODELS, rangeById, rangeOfPort } from "../src/lib/devices";
 import {
-  explainRecord, formatAccessData, formatByte, formatBytes, formatIoctlArgs, guestRegisters, ioctlDocUrl, KVM_CAP_NAMES, markerText, recordFields,
+  explainRecord, formatAccessData, formatByte, formatBytes, formatIoctlArgs, guestRegisters, ioctlDocUrl, markerText, recordFields,
 } from "../src/lib/explain";
 import { endMessage, outcomeLabel } from "../src/lib/outcomes";
 

@@ -16,3 +16,4 @@ export * from "./protocol.js";
 export * from "./walkthrough.js";
 export * from "./qemu-kvm-014.js";
 export * from "./vmm-trace.js";
+export * from "./kvm-caps.js";

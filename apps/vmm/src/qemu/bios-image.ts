@@ -4,7 +4,8 @@
 // the guest under our machine contract (real mode, CS:IP 0000:7c00, registers 0). This file writes
 // a guest into a copy of it. The offsets are the template's header, see reset.S.
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { GUESTS_DIR } from "../paths.js";
 
 export const QEMU_BIOS_LAYOUT = {
   /** The whole ROM: QEMU maps a 64 KiB `-bios` at 0xf0000 and just below 4 GiB. */
@@ -22,14 +23,14 @@ export const QEMU_BIOS_LAYOUT = {
 /** The largest guest image that fits the 64 KiB ROM between the payload offset and the reset vector. */
 export const QEMU_BIOS_MAX_GUEST_BYTES = QEMU_BIOS_LAYOUT.resetVector - QEMU_BIOS_LAYOUT.payload;
 
-const TEMPLATE = new URL("../../guests/build/qemu-bios.bin", import.meta.url);
+const TEMPLATE = join(GUESTS_DIR, "build", "qemu-bios.bin");
 
 let template: Uint8Array | undefined;
 
 /** The assembled template; a clear error where the build did not make it. */
 export function loadQemuBiosTemplate(): Uint8Array {
   if (template) return template;
-  const path = fileURLToPath(TEMPLATE);
+  const path = TEMPLATE;
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` at the repository root to assemble the QEMU -bios template`);
   const bytes = new Uint8Array(readFileSync(path));
   if (bytes.length !== QEMU_BIOS_LAYOUT.bytes) throw new Error(`${path}: ${bytes.length} bytes, expected ${QEMU_BIOS_LAYOUT.bytes}`);

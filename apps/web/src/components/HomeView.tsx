@@ -6,7 +6,8 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { type CreateRunBody, exitReasonCode, type RunInfo } from "@kvmscope/shared";
-import { type GuestInfo, totalsExitCount } from "@/lib/api";
+import type { GuestInfo } from "@/lib/api";
+import { totalsExitCount } from "@/lib/trace-store";
 import { reasonColor } from "@/lib/colors";
 import { defineMessages, useLang, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
@@ -220,7 +221,7 @@ export function HomeView() {
                 <li key={r.id}>
                   <Link href={`/runs/${encodeURIComponent(r.id)}`}>{r.guest ?? r.id}</Link> <RunStatusBadge run={r} />{" "}
                   <span className="muted small">
-                    <LocalDate when={r.createdAt} /> · {t("exits", { n: exitTotal(r) })}
+                    <LocalDate when={r.createdAt} /> · {t("exits", { n: totalsExitCount(r.totals) })}
                   </span>
                 </li>
               ))}
@@ -234,7 +235,3 @@ export function HomeView() {
   );
 }
 
-/** The run's exit count from its stored totals (0 while none are stored). */
-export function exitTotal(run: RunInfo): number {
-  return totalsExitCount(run.totals);
-}

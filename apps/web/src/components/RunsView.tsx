@@ -8,7 +8,7 @@ import { defineMessages, useT } from "@/lib/i18n";
 import { useService } from "@/lib/service-context";
 import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
-import { exitTotal } from "./HomeView";
+import { totalsExitCount } from "@/lib/trace-store";
 import { ImportButton } from "./ImportButton";
 import { LocalDate } from "./LocalDate";
 import { RunStatusBadge } from "./RunStatusBadge";
@@ -99,7 +99,7 @@ export function RunsView() {
                   <RunStatusBadge run={r} />
                 </td>
                 <td className="small">{t("cfg", { vcpus: r.config.vcpus, mem: r.config.memMiB, irq: t(`irq_${r.config.irqchip}`) })}</td>
-                <td className="mono">{formatCount(exitTotal(r))}</td>
+                <td className="mono">{formatCount(totalsExitCount(r.totals))}</td>
                 <td className="mono">{formatCount(r.recordCount)}</td>
                 <td className="mono">{durationOf(r)}</td>
                 <td className="small"><LocalDate when={r.createdAt} /></td>

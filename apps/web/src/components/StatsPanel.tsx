@@ -35,7 +35,6 @@ export const statsMessages = defineMessages({
     metricHandle: "handling in kvmscope",
     metricGuest: "in the guest (KVM_RUN)",
     exitsN: "{n} {n|exit|exits}",
-    exitsOne: "1 exit",
     quantiles: "p50 {p50} · p90 {p90} · p99 {p99} · max {max}",
     selected: "selected exit: {v}",
     splitTitle: "Handled inside KVM, or back in kvmscope",
@@ -69,7 +68,6 @@ export const statsMessages = defineMessages({
     metricHandle: "kvmscope での処理",
     metricGuest: "ゲスト内（KVM_RUN）",
     exitsN: "{n} 回",
-    exitsOne: "1 回",
     quantiles: "p50 {p50} · p90 {p90} · p99 {p99} · 最大 {max}",
     selected: "選択中の exit：{v}",
     splitTitle: "KVM 内で処理されたか、kvmscope に戻ったか",
@@ -304,7 +302,7 @@ function Histogram({ r, d, x, decades, t, mark }: {
       <figcaption className={styles.multipleHead}>
         <span className={styles.swatch} style={{ background: color }} aria-hidden />
         <span className="mono">{r.reason}</span>
-        <span className="muted small">{d.count === 1 ? t("exitsOne") : t("exitsN", { n: formatCount(d.count) })}</span>
+        <span className="muted small">{t("exitsN", { n: formatCount(d.count) })}</span>
       </figcaption>
       <svg className={styles.histSvg} viewBox={`0 0 ${HIST_W} ${HIST_H}`} preserveAspectRatio="none" aria-hidden>
         {decades.map((v) => <line key={v} className={styles.grid} x1={x(v)} x2={x(v)} y1={0} y2={HIST_H} />)}

@@ -10,6 +10,8 @@ import { forgetLedSession, ledSessions, saveTeacherToken, teacherToken } from "@
 import { useService } from "@/lib/service-context";
 import { useServiceData } from "@/lib/use-service-data";
 import type { ServiceClient } from "@/lib/api";
+import { formatDate } from "@/lib/format";
+import { totalsExitCount } from "@/lib/trace-store";
 import { ServiceDown } from "./ServiceDown";
 
 const messages = defineMessages({
@@ -65,17 +67,6 @@ const messages = defineMessages({
   },
 });
 
-/** A date and time as people of the page's language write them. */
-function when(iso: string, lang: Lang): string {
-  return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
-}
-
-/** The exits a stored run's totals count (0 when it has none, e.g. a step run never released). */
-function exitsOf(r: RunInfo): number {
-  const vcpus = (r.totals as { vcpus?: { exits?: unknown }[] } | null)?.vcpus ?? [];
-  return vcpus.reduce((n, v) => n + (typeof v.exits === "number" ? v.exits : 0), 0);
-}
-
 function RunSelect({ runs, value, onChange, testId }: { runs: RunInfo[]; value: string; onChange: (id: string) => void; testId: string }) {
   const t = useT(messages);
   const { lang } = useLang();
@@ -86,7 +77,7 @@ function RunSelect({ runs, value, onChange, testId }: { runs: RunInfo[]; value: 
         const outcome = typeof r.outcome?.outcome === "string" ? r.outcome.outcome : r.status;
         return (
           <option key={r.id} value={r.id}>
-            {r.guest} · {when(r.createdAt, lang)} · {outcome} · {t("exits", { n: exitsOf(r) })}
+            {r.guest} · {formatDate(r.createdAt, lang)} · {outcome} · {t("exits", { n: totalsExitCount(r.totals) })}
             {r.session !== null ? ` · ${t("classRun", { code: r.session })}` : ""}
           </option>
         );
@@ -102,7 +93,7 @@ function RunSelect({ runs, value, onChange, testId }: { runs: RunInfo[]; value: 
 function ReplayPicker({ w, runs }: { w: Walkthrough; runs: RunInfo[] }) {
   const t = useT(messages);
   const fits = (irqchip: string) =>
-    runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && r.config.irqchip === irqchip && !r.live && exitsOf(r) > 0);
+    runs.filter((r) => r.guest === w.run.guest && r.config.vcpus === w.run.vcpus && r.config.irqchip === irqchip && !r.live && totalsExitCount(r.totals) > 0);
   const mains = fits(w.run.irqchip);
   const compares = w.compare !== undefined ? fits(w.compare.irqchip) : [];
   const [main, setMain] = useState("");
@@ -159,7 +150,7 @@ function LedSessions({ walkthroughs }: { walkthroughs: Walkthrough[] }) {
           const w = walkthroughs.find((x) => x.id === s.walkthroughId);
           return (
             <li key={s.code} data-testid={`led-${s.code}`} data-status={s.status}>
-              {t("sessionLine", { code: s.code, title: w?.title[lang] ?? s.walkthroughId, step: s.step + 1, total: w?.steps.length ?? "?", when: when(s.createdAt, lang) })}{" "}
+              {t("sessionLine", { code: s.code, title: w?.title[lang] ?? s.walkthroughId, step: s.step + 1, total: w?.steps.length ?? "?", when: formatDate(s.createdAt, lang) })}{" "}
               {s.status === "open" ? (
                 <>
                   <Link href={`/class/${s.code}`}>{t("lead")}</Link>{" "}

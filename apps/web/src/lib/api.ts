@@ -223,10 +223,3 @@ function runPath(id: string): string {
   if (!RUN_ID_PATTERN.test(id)) throw new ServiceError(`"${id}" is not a run id`, 404);
   return encodeURIComponent(id);
 }
-
-/** Exits a run made, from its stored totals (the run summary: exits per vCPU); 0 while none are stored. */
-export function totalsExitCount(totals: Record<string, unknown> | null | undefined): number {
-  const vcpus = totals?.vcpus;
-  if (!Array.isArray(vcpus)) return 0;
-  return vcpus.reduce((n: number, v: unknown) => n + (typeof (v as { exits?: unknown }).exits === "number" ? (v as { exits: number }).exits : 0), 0);
-}

@@ -3,7 +3,7 @@
 // in English or Japanese. Guest bytes are data: they are rendered as characters only when they
 // are printable ASCII, and the caller renders the resulting strings as text, never as markup.
 import {
-  errnoName, type ExitRecord, type IoctlRecord, type IoPayload, KvmExit, type MmioPayload, type TraceRecord,
+  errnoName, type ExitRecord, KVM_CAP_NAMES, type IoctlRecord, type IoPayload, KvmExit, type MmioPayload, type TraceRecord,
 } from "@kvmscope/shared";
 import { rangeOfAddress, rangeOfPort } from "./devices";
 import { formatCount, hex } from "./format";
@@ -487,22 +487,6 @@ const JA: Phrases = {
 const PHRASES: Readonly<Record<Lang, Phrases>> = { en: EN, ja: JA };
 
 // ---------------------------------------------------------------------------------------------
-// Capabilities the VMM checks, by number (<linux/kvm.h>; a test compares them with the header).
-
-export const KVM_CAP_NAMES: Readonly<Record<number, string>> = {
-  0: "KVM_CAP_IRQCHIP",
-  3: "KVM_CAP_USER_MEMORY",
-  4: "KVM_CAP_SET_TSS_ADDR",
-  7: "KVM_CAP_EXT_CPUID",
-  9: "KVM_CAP_NR_VCPUS",
-  33: "KVM_CAP_PIT2",
-  37: "KVM_CAP_SET_IDENTITY_MAP_ADDR",
-  66: "KVM_CAP_MAX_VCPUS",
-  74: "KVM_CAP_SYNC_REGS",
-  136: "KVM_CAP_IMMEDIATE_EXIT",
-  203: "KVM_CAP_BINARY_STATS_FD",
-};
-
 /** Ioctl arguments that are addresses, sizes or bit masks: shown in hex. */
 const HEX_ARG_KEYS = new Set(["rip", "addr", "guestPhysAddr", "memorySize", "cr0", "efer", "control"]);
 

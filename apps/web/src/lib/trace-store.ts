@@ -9,7 +9,6 @@
 import {
   decodeRecord, encodeBatch, EXIT, EXIT_IO, EXIT_MMIO, H, KvmExit, MAIN_THREAD, RECORD_SIZE, RecordKind, type TraceRecord,
 } from "@kvmscope/shared";
-import { totalsExitCount } from "./api";
 import { COM1 } from "./uart";
 
 /** Records per raw chunk: 65,536 × 128 bytes = 8 MiB, so a million records never need one huge copy. */
@@ -53,6 +52,13 @@ export function storeCapFromQuery(search: string): number {
   const raw = new URLSearchParams(search).get("cap");
   if (raw === null || !/^\d+$/.test(raw)) return STORE_MAX_RECORDS;
   return Math.min(STORE_MAX_RECORDS, Math.max(1000, Number(raw)));
+}
+
+/** Exits a run made, from its stored totals (the run summary: exits per vCPU); 0 while none are stored. */
+export function totalsExitCount(totals: Record<string, unknown> | null | undefined): number {
+  const vcpus = totals?.vcpus;
+  if (!Array.isArray(vcpus)) return 0;
+  return vcpus.reduce((n: number, v: unknown) => n + (typeof (v as { exits?: unknown }).exits === "number" ? (v as { exits: number }).exits : 0), 0);
 }
 
 /** Exits the run made, as far as is known: the service's totals once it has ended, else every exit offered to the store (kept or not). */
