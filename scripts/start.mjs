@@ -74,10 +74,8 @@ const host = values.host ?? env("KVMSCOPE_HOST") ?? "127.0.0.1";
 if (host.trim() === "") fail("--host must not be empty");
 const allowHosts = (values["allow-host"] ?? env("KVMSCOPE_ALLOW_HOSTS")?.split(",") ?? []).map((h) => h.trim()).filter((h) => h !== "");
 for (const h of allowHosts) if (!/^[a-z0-9.-]+$/i.test(h)) fail(`--allow-host takes a host name such as kvmscope.lan, got "${h}"`);
-const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
 // The service and the web app listen on loopback only; the front door is what others reach.
 const serviceUrl = `http://127.0.0.1:${servicePort}`;
-const webUrl = `http://${urlHost}:${webPort}`;
 
 if (!existsSync(join(webDir, ".next", "BUILD_ID"))) fail("the web app is not built: run `npm run build` (npm install does it) first");
 const nextBin = createRequire(join(webDir, "package.json")).resolve("next/dist/bin/next");
@@ -169,6 +167,8 @@ async function answers(url) {
   }
 }
 
+// Where this machine opens the page: the front door's own address (loopback for 0.0.0.0 / ::).
+const webUrl = front.url;
 const deadline = Date.now() + 120_000;
 while (!stopping) {
   if ((await answers(`${webUrl}/api/guests`)) && (await answers(webUrl))) {

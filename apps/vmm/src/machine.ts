@@ -170,8 +170,8 @@ export class Machine {
     const held: Held = {};
     try {
       const built = this.#build(held, tracer, deviceMemory);
-      await this.#startVcpus(built, tracer);
-      await this.#supervise(built, tracer, trace, t0);
+      // False when asked to stop while the vCPUs were being made: nothing to supervise then.
+      if (await this.#startVcpus(built, tracer)) await this.#supervise(built, tracer, trace, t0);
     } finally {
       await this.#tearDown(held, trace);
       process.off("exit", kickOnExit);
@@ -235,14 +235,15 @@ export class Machine {
    * qemu-kvm 0.14: pc_cpus_init (hw/pc.c) -> kvm_init_vcpu, one vCPU at a time, each waiting for
    * `env->created`; then qemu_system_ready releases them all together.
    */
-  async #startVcpus(built: Built, tracer: Tracer): Promise<void> {
+  async #startVcpus(built: Built, tracer: Tracer): Promise<boolean> {
     const threads = this.#threads;
     await threads.createInOrder(
       { vmFd: built.vm.fd, mmapSize: built.mmapSize, cpuidFor: (id) => cpuidFor(built.supportedCpuid, id) },
       (id) => tracer.marker(`vCPU ${id} created (env->created = 1)`),
     );
-    if (!threads.allCreated) return; // asked to stop while they were being made
+    if (!threads.allCreated) return false; // asked to stop while they were being made
     tracer.marker(`all ${this.config.vcpus} vCPU thread(s) created their vCPU; releasing them (qemu_system_ready)`);
+    return true;
   }
 
   /** The main loop while the guest runs: qemu-kvm 0.14's main thread (the iothread) in kvm_main_loop. */
@@ -251,7 +252,6 @@ export class Machine {
     const control = this.control;
     const threads = this.#threads;
     const { devices, userIrqchip } = built;
-    if (!threads.allCreated) return;
 
     // Statistics first, so the run's kernel-side counts have a baseline before the guest runs.
     // In between, a vCPU's sample is written only when one of its counters moved: a paused or

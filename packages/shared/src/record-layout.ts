@@ -127,7 +127,29 @@ const MARKER_FIELDS = [
   field("text", 34, "bytes", "UTF-8, cut at a character boundary", MARKER_TEXT_BYTES),
 ] as const;
 
-const STATS_FIELDS = [field("values", 32, "f64x", "STAT_NAMES.length values, -1 where this kernel has no such statistic", 12)] as const;
+/**
+ * The KVM_GET_STATS_FD counters a Stats record carries, in this order. Each counts exits or events
+ * that KVM handled *inside the kernel* as well as those it passed on (`exits` counts every VM exit;
+ * `io_exits`, `mmio_exits`, `halt_exits` are those of that kind, whether KVM completed them in the
+ * kernel or returned to userspace).
+ */
+export const STAT_NAMES = [
+  "exits",
+  "io_exits",
+  "mmio_exits",
+  "halt_exits",
+  "irq_exits",
+  "irq_window_exits",
+  "signal_exits",
+  "request_irq_exits",
+  "insn_emulation",
+  "hypercalls",
+  "halt_wakeup",
+  "irq_injections",
+] as const;
+export type StatName = (typeof STAT_NAMES)[number];
+
+const STATS_FIELDS = [field("values", 32, "f64x", "STAT_NAMES.length values, -1 where this kernel has no such statistic", STAT_NAMES.length)] as const;
 
 const LOST_FIELDS = [field("count", 32, "f64", "records dropped since the previous Lost record from this thread")] as const;
 
@@ -293,24 +315,3 @@ export const STATS = offsets(STATS_FIELDS);
 /** Lost payload. */
 export const LOST = offsets(LOST_FIELDS);
 
-/**
- * The KVM_GET_STATS_FD counters a Stats record carries, in this order. Each counts exits or events
- * that KVM handled *inside the kernel* as well as those it passed on (`exits` counts every VM exit;
- * `io_exits`, `mmio_exits`, `halt_exits` are those of that kind, whether KVM completed them in the
- * kernel or returned to userspace).
- */
-export const STAT_NAMES = [
-  "exits",
-  "io_exits",
-  "mmio_exits",
-  "halt_exits",
-  "irq_exits",
-  "irq_window_exits",
-  "signal_exits",
-  "request_irq_exits",
-  "insn_emulation",
-  "hypercalls",
-  "halt_wakeup",
-  "irq_injections",
-] as const;
-export type StatName = (typeof STAT_NAMES)[number];

@@ -141,6 +141,11 @@ export function unknownSession(code: string): NotFoundError {
   return new NotFoundError(`no class session with the join code ${code}`);
 }
 
+/** A class session that has ended: 409, whoever asks for what only an open session does. */
+function endedSession(code: string): ConflictError {
+  return new ConflictError(`the class session ${code} has ended; its runs can still be replayed`);
+}
+
 /**
  * Resolves once run `id` is no longer live, as the run's own status event tells (the service
  * calls onStatus when it ends; a run already ended, or unknown, resolves at once), or after
@@ -469,7 +474,7 @@ export class ClassSessions implements ClassSessionService {
   async #openForTeacher(code: string, token: string | undefined): Promise<OpenSession> {
     const s = await this.#teacher(code, token);
     if (s instanceof OpenSession) return s;
-    throw new ConflictError(`the class session ${code} has ended; its runs can still be replayed`);
+    throw endedSession(code);
   }
 
   async advance(code: string, token: string | undefined, to?: number): Promise<SessionInfo> {
@@ -553,9 +558,9 @@ export class ClassSessions implements ClassSessionService {
 
   /** Every answer of the session's walkthrough, for its teacher. */
   async answers(code: string, token: string | undefined): Promise<StepAnswer[]> {
-    await this.#teacher(code, token);
-    const stored = this.#open.get(code)?.walkthrough ?? this.#byId.get((await this.store.getClassSession(code))?.walkthroughId ?? "") ?? null;
-    return answersOf(stored, () => true);
+    const s = await this.#teacher(code, token);
+    const walkthrough = s instanceof OpenSession ? s.walkthrough : this.#byId.get(s.walkthroughId) ?? null;
+    return answersOf(walkthrough, () => true);
   }
 
   /** The teacher's page is open: the session is led (see idleEndSec). */
@@ -575,7 +580,7 @@ export class ClassSessions implements ClassSessionService {
     const s = this.#open.get(code);
     if (s === undefined) {
       if ((await this.store.getClassSession(code)) === null) throw unknownSession(code);
-      throw new ConflictError(`the class session ${code} has ended; its runs can still be replayed`);
+      throw endedSession(code);
     }
     const given = normalizeLeadCode(leadCode);
     const lead = s.lead;
